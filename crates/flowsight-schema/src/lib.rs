@@ -1,0 +1,768 @@
+//! The one flow schema of flowsight.
+//!
+//! Every flow field is declared exactly once, in the [`flow_schema!`] invocation below: its
+//! column name, its kind (which fixes the Rust type, the Arrow type and the JSON rendering) and
+//! its meaning. From that one list the macro generates:
+//!
+//! - [`FlowRecord`], the plain record decoders fill (no heap, `Copy`);
+//! - [`FlowBatch`], the columnar batch (one `Vec` per field) that records are pushed into and
+//!   that converts to an Arrow `RecordBatch` without copying ([`FlowBatch::into_record_batch`]);
+//! - [`FIELDS`], the registry that the store, the API and the UI read;
+//! - [`FlowRecord::write_json`], the goflow2 JSON layout users' dashboards already expect.
+//!
+//! Column names are goflow2's JSON names (`src_addr`, `bytes`, `sampler_address`,
+//! `time_flow_start_ns`, ...) wherever goflow2 has one, so the same name is used in the store,
+//! the JSON output, SQL and the API.
+//!
+//! ```
+//! use flowsight_schema::{FlowBatch, FlowRecord, addr_from_ip};
+//! let mut rec = FlowRecord::default();
+//! rec.src_addr = addr_from_ip("192.0.2.1".parse().unwrap());
+//! rec.bytes = 1500;
+//! let mut batch = FlowBatch::default();
+//! batch.push(&rec);
+//! assert_eq!(batch.len(), 1);
+//! let mut json = String::new();
+//! rec.write_json(&mut json);
+//! assert!(json.contains(r#""src_addr":"192.0.2.1""#));
+//! ```
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// An IP address as stored: 16 bytes, IPv4 as IPv4-mapped IPv6 (`::ffff:a.b.c.d`), all zeros
+/// when the field is absent (rendered as `""` in JSON, like goflow2's empty byte slices).
+pub type Addr = [u8; 16];
+
+/// The kind of a field: fixes its Rust type, Arrow type and JSON rendering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Unsigned 8-bit number.
+    U8,
+    /// Unsigned 16-bit number.
+    U16,
+    /// Unsigned 32-bit number.
+    U32,
+    /// Unsigned 64-bit number.
+    U64,
+    /// IP address ([`Addr`]); Arrow `FixedSizeBinary(16)`; JSON string.
+    Addr,
+    /// MAC address in the low 48 bits of a u64; JSON `"aa:bb:cc:dd:ee:ff"`.
+    Mac,
+    /// Export format ([`flow_type`] constants); JSON `"NETFLOW_V5"`, `"IPFIX"`, ...
+    FlowType,
+    /// Ethernet type; JSON `"IPv4"`, `"IPv6"`, `"ARP"` or the number as a string.
+    EtherType,
+    /// IP protocol number; JSON `"TCP"`, `"UDP"`, ... or the number as a string.
+    Proto,
+    /// Source prefix length; JSON renders the source network, `"71.0.0.0/9"`.
+    SrcNet,
+    /// Destination prefix length; JSON renders the destination network.
+    DstNet,
+}
+
+/// Arrow-independent description of a column's physical type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Physical {
+    /// `UInt8`
+    UInt8,
+    /// `UInt16`
+    UInt16,
+    /// `UInt32`
+    UInt32,
+    /// `UInt64`
+    UInt64,
+    /// `FixedSizeBinary(16)`
+    Binary16,
+}
+
+impl Kind {
+    /// The physical column type of this kind.
+    pub const fn physical(self) -> Physical {
+        match self {
+            Kind::U8 | Kind::FlowType | Kind::Proto | Kind::SrcNet | Kind::DstNet => {
+                Physical::UInt8
+            }
+            Kind::U16 | Kind::EtherType => Physical::UInt16,
+            Kind::U32 => Physical::UInt32,
+            Kind::U64 | Kind::Mac => Physical::UInt64,
+            Kind::Addr => Physical::Binary16,
+        }
+    }
+}
+
+/// One entry of the field registry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldDef {
+    /// Column name, identical to the JSON key (goflow2's name where goflow2 has the field).
+    pub name: &'static str,
+    /// How the field is typed and rendered.
+    pub kind: Kind,
+    /// Whether goflow2's JSON layout has this key (false: a flowsight addition).
+    pub goflow2: bool,
+    /// What the field means, for docs, the API and the UI.
+    pub description: &'static str,
+}
+
+/// Export format codes stored in the `type` column (goflow2's numbering, extended).
+pub mod flow_type {
+    /// Unknown format.
+    pub const UNKNOWN: u8 = 0;
+    /// sFlow version 5.
+    pub const SFLOW_5: u8 = 1;
+    /// NetFlow version 5.
+    pub const NETFLOW_V5: u8 = 2;
+    /// NetFlow version 9 (RFC 3954).
+    pub const NETFLOW_V9: u8 = 3;
+    /// IPFIX (RFC 7011).
+    pub const IPFIX: u8 = 4;
+    /// NetFlow version 1.
+    pub const NETFLOW_V1: u8 = 5;
+    /// NetFlow version 7 (Catalyst switches).
+    pub const NETFLOW_V7: u8 = 6;
+
+    /// The name used in JSON output.
+    pub fn name(t: u8) -> &'static str {
+        match t {
+            SFLOW_5 => "SFLOW_5",
+            NETFLOW_V5 => "NETFLOW_V5",
+            NETFLOW_V9 => "NETFLOW_V9",
+            IPFIX => "IPFIX",
+            NETFLOW_V1 => "NETFLOW_V1",
+            NETFLOW_V7 => "NETFLOW_V7",
+            _ => "FLOWUNKNOWN",
+        }
+    }
+}
+
+macro_rules! flow_schema {
+    ($( $field:ident : $ty:ty = $kind:ident, $name:literal, $g2:literal, $desc:literal; )*) => {
+        /// One flow record. Generated from the field registry; see [`FIELDS`].
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+        pub struct FlowRecord {
+            $( #[doc = $desc] pub $field: $ty, )*
+        }
+
+        /// A columnar batch of flow records: one vector per registry field, all of equal
+        /// length. Decoders push into it directly; it converts to Arrow without copying.
+        #[derive(Clone, Debug, Default, PartialEq, Eq)]
+        pub struct FlowBatch {
+            $( #[doc = $desc] pub $field: Vec<$ty>, )*
+        }
+
+        /// The field registry, in column order.
+        pub static FIELDS: &[FieldDef] = &[
+            $( FieldDef { name: $name, kind: Kind::$kind, goflow2: $g2, description: $desc }, )*
+        ];
+
+        impl FlowBatch {
+            /// Appends one record.
+            #[inline]
+            pub fn push(&mut self, r: &FlowRecord) {
+                $( self.$field.push(r.$field); )*
+            }
+
+            /// The record at `i`, if any.
+            pub fn get(&self, i: usize) -> Option<FlowRecord> {
+                if i >= self.len() {
+                    return None;
+                }
+                Some(FlowRecord { $( $field: self.$field[i], )* })
+            }
+
+            /// Removes every record, keeping the allocations.
+            pub fn clear(&mut self) {
+                $( self.$field.clear(); )*
+            }
+
+            /// Reserves room for `n` more records.
+            pub fn reserve(&mut self, n: usize) {
+                $( self.$field.reserve(n); )*
+            }
+
+            /// Moves every record of `other` to the end of `self`.
+            pub fn append(&mut self, other: &mut FlowBatch) {
+                $( self.$field.append(&mut other.$field); )*
+            }
+
+            /// Shortens the batch to `len` records (drops the rest).
+            pub fn truncate(&mut self, len: usize) {
+                $( self.$field.truncate(len); )*
+            }
+        }
+
+        impl FlowRecord {
+            /// Writes the record as one goflow2-layout JSON object (no trailing newline).
+            pub fn write_json(&self, out: &mut String) {
+                out.push('{');
+                let mut first = true;
+                $(
+                    if !first { out.push(','); }
+                    first = false;
+                    out.push('"');
+                    out.push_str($name);
+                    out.push_str("\":");
+                    json::$kind(out, self.$field, self);
+                )*
+                let _ = first;
+                out.push('}');
+            }
+        }
+
+        #[cfg(feature = "arrow")]
+        impl FlowBatch {
+            /// Converts into an Arrow `RecordBatch` with [`arrow_schema()`], moving the
+            /// column vectors into Arrow buffers (no copy for numeric columns).
+            pub fn into_record_batch(self) -> arrow_array::RecordBatch {
+                let FlowBatch { $( $field, )* } = self;
+                let columns: Vec<arrow_array::ArrayRef> = vec![ $( arrow::$kind($field), )* ];
+                // The schema is generated from the same list as the columns, so lengths and
+                // types always agree.
+                #[allow(clippy::expect_used)]
+                arrow_array::RecordBatch::try_new(arrow::schema_ref(), columns)
+                    .expect("columns generated from the registry match its schema")
+            }
+        }
+    };
+}
+
+flow_schema! {
+    flow_type: u8 = FlowType, "type", true,
+        "Export format the record arrived in: NETFLOW_V1/V5/V7/V9, IPFIX or SFLOW_5.";
+    time_received_ns: u64 = U64, "time_received_ns", true,
+        "When the collector received the datagram, ns since the Unix epoch.";
+    sequence_num: u32 = U32, "sequence_num", true,
+        "Sequence number of the export packet (v5: flows, v9: packets, IPFIX: records, sFlow: datagrams).";
+    sampling_rate: u64 = U64, "sampling_rate", true,
+        "1-in-N packet sampling rate that applied to this record (0: unknown/unsampled).";
+    sampler_address: Addr = Addr, "sampler_address", true,
+        "Exporter address: the datagram's source for NetFlow/IPFIX, the agent address for sFlow.";
+    time_flow_start_ns: u64 = U64, "time_flow_start_ns", true,
+        "First packet of the flow, ns since the Unix epoch.";
+    time_flow_end_ns: u64 = U64, "time_flow_end_ns", true,
+        "Last packet of the flow, ns since the Unix epoch.";
+    bytes: u64 = U64, "bytes", true,
+        "Bytes counted by the exporter (not scaled by sampling_rate).";
+    packets: u64 = U64, "packets", true,
+        "Packets counted by the exporter (not scaled by sampling_rate).";
+    src_addr: Addr = Addr, "src_addr", true, "Source IP address.";
+    dst_addr: Addr = Addr, "dst_addr", true, "Destination IP address.";
+    etype: u16 = EtherType, "etype", true, "Ethernet type of the flow: IPv4 (0x0800), IPv6 (0x86dd), ARP (0x0806).";
+    proto: u8 = Proto, "proto", true, "IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, ...).";
+    src_port: u16 = U16, "src_port", true, "Source transport port.";
+    dst_port: u16 = U16, "dst_port", true, "Destination transport port.";
+    in_if: u32 = U32, "in_if", true, "Input interface index (SNMP ifIndex).";
+    out_if: u32 = U32, "out_if", true, "Output interface index (SNMP ifIndex).";
+    src_mac: u64 = Mac, "src_mac", true, "Source MAC address.";
+    dst_mac: u64 = Mac, "dst_mac", true, "Destination MAC address.";
+    src_vlan: u16 = U16, "src_vlan", true, "VLAN id on the input side.";
+    dst_vlan: u16 = U16, "dst_vlan", true, "VLAN id on the output side.";
+    vlan_id: u16 = U16, "vlan_id", true, "802.1Q VLAN id seen in the packet.";
+    ip_tos: u8 = U8, "ip_tos", true, "IPv4 type of service / IPv6 traffic class.";
+    forwarding_status: u8 = U8, "forwarding_status", true, "Forwarding status (RFC 7270): 64 forwarded, 128 dropped, 192 consumed.";
+    ip_ttl: u8 = U8, "ip_ttl", true, "IP time to live / hop limit.";
+    ip_flags: u8 = U8, "ip_flags", true, "IPv4 flags as the 3 header bits: 2 DF, 1 MF (IPFIX fragmentFlags are shifted to match).";
+    tcp_flags: u16 = U16, "tcp_flags", true, "Union of the TCP flags seen (FIN 1, SYN 2, RST 4, PSH 8, ACK 16, URG 32, ECE 64, CWR 128).";
+    icmp_type: u8 = U8, "icmp_type", true, "ICMP / ICMPv6 type.";
+    icmp_code: u8 = U8, "icmp_code", true, "ICMP / ICMPv6 code.";
+    ipv6_flow_label: u32 = U32, "ipv6_flow_label", true, "IPv6 flow label.";
+    fragment_id: u32 = U32, "fragment_id", true, "IP fragment identification.";
+    fragment_offset: u16 = U16, "fragment_offset", true, "IP fragment offset.";
+    src_as: u32 = U32, "src_as", true, "Source autonomous system number.";
+    dst_as: u32 = U32, "dst_as", true, "Destination autonomous system number.";
+    next_hop: Addr = Addr, "next_hop", true, "IP next hop.";
+    next_hop_as: u32 = U32, "next_hop_as", true, "AS number of the next hop (next adjacent AS).";
+    src_net: u8 = SrcNet, "src_net", true, "Source prefix length; JSON shows the source network (addr/len).";
+    dst_net: u8 = DstNet, "dst_net", true, "Destination prefix length; JSON shows the destination network.";
+    bgp_next_hop: Addr = Addr, "bgp_next_hop", true, "BGP next hop.";
+    mpls_label: u32 = U32, "mpls_label", false, "Top MPLS label (20 bits) of the flow's label stack, 0 if none.";
+    flow_direction: u8 = U8, "flow_direction", false, "Flow direction (IPFIX IE 61): 0 ingress, 1 egress; 0 when the exporter does not say.";
+    observation_domain_id: u32 = U32, "observation_domain_id", true, "IPFIX observation domain / NetFlow v9 source id / sFlow sub-agent id / v5 engine type<<8|id.";
+    observation_point_id: u32 = U32, "observation_point_id", true, "IPFIX observation point id (IE 138).";
+}
+
+impl FlowBatch {
+    /// Number of records.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.flow_type.len()
+    }
+
+    /// Whether the batch holds no record.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.flow_type.is_empty()
+    }
+
+    /// Iterates over the records (copying each out of the columns).
+    pub fn iter(&self) -> impl Iterator<Item = FlowRecord> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+
+    /// Writes every record as one JSON line (NDJSON).
+    pub fn write_ndjson(&self, out: &mut String) {
+        for r in self.iter() {
+            r.write_json(out);
+            out.push('\n');
+        }
+    }
+
+    /// Sum of a numeric column over the batch, scaled by each record's sampling rate.
+    pub fn scaled_totals(&self) -> (u64, u64) {
+        let mut bytes = 0u64;
+        let mut packets = 0u64;
+        for i in 0..self.len() {
+            let rate = self.sampling_rate[i].max(1);
+            bytes = bytes.saturating_add(self.bytes[i].saturating_mul(rate));
+            packets = packets.saturating_add(self.packets[i].saturating_mul(rate));
+        }
+        (bytes, packets)
+    }
+}
+
+impl FlowRecord {
+    /// Bytes scaled by the sampling rate: the estimate of the real traffic.
+    pub fn scaled_bytes(&self) -> u64 {
+        self.bytes.saturating_mul(self.sampling_rate.max(1))
+    }
+
+    /// Packets scaled by the sampling rate.
+    pub fn scaled_packets(&self) -> u64 {
+        self.packets.saturating_mul(self.sampling_rate.max(1))
+    }
+
+    /// The record as one JSON string (convenience over [`FlowRecord::write_json`]).
+    pub fn to_json(&self) -> String {
+        let mut s = String::with_capacity(900);
+        self.write_json(&mut s);
+        s
+    }
+}
+
+/// Looks a field up by column name.
+pub fn field(name: &str) -> Option<&'static FieldDef> {
+    FIELDS.iter().find(|f| f.name == name)
+}
+
+/// Stores an IPv4 address (host order u32) as an [`Addr`].
+#[inline]
+pub const fn addr_from_v4(v: u32) -> Addr {
+    let b = v.to_be_bytes();
+    [
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, b[0], b[1], b[2], b[3],
+    ]
+}
+
+/// Stores any IP address as an [`Addr`].
+pub fn addr_from_ip(ip: IpAddr) -> Addr {
+    match ip {
+        IpAddr::V4(v4) => addr_from_v4(u32::from(v4)),
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+/// The IP address held in an [`Addr`]; `None` when absent (all zeros).
+pub fn addr_to_ip(a: &Addr) -> Option<IpAddr> {
+    if *a == [0u8; 16] {
+        return None;
+    }
+    let v6 = Ipv6Addr::from(*a);
+    Some(match v6.to_ipv4_mapped() {
+        Some(v4) => IpAddr::V4(v4),
+        None => IpAddr::V6(v6),
+    })
+}
+
+/// Whether the address is IPv4 (mapped).
+pub fn addr_is_v4(a: &Addr) -> bool {
+    a[..10] == [0u8; 10] && a[10] == 0xff && a[11] == 0xff
+}
+
+/// Common IP protocol names (IANA "Assigned Internet Protocol Numbers").
+pub fn proto_name(p: u8) -> Option<&'static str> {
+    Some(match p {
+        0 => "HOPOPT",
+        1 => "ICMP",
+        2 => "IGMP",
+        4 => "IPIP",
+        6 => "TCP",
+        8 => "EGP",
+        17 => "UDP",
+        27 => "RDP",
+        41 => "IPv6",
+        43 => "IPv6-Route",
+        44 => "IPv6-Frag",
+        46 => "RSVP",
+        47 => "GRE",
+        50 => "ESP",
+        51 => "AH",
+        58 => "ICMPv6",
+        59 => "IPv6-NoNxt",
+        60 => "IPv6-Opts",
+        88 => "EIGRP",
+        89 => "OSPF",
+        103 => "PIM",
+        112 => "VRRP",
+        115 => "L2TP",
+        132 => "SCTP",
+        137 => "MPLS-in-IP",
+        _ => return None,
+    })
+}
+
+/// Ethernet type names used in JSON.
+pub fn etype_name(e: u16) -> Option<&'static str> {
+    Some(match e {
+        0x0800 => "IPv4",
+        0x0806 => "ARP",
+        0x86dd => "IPv6",
+        0x8100 => "802.1Q",
+        0x8847 => "MPLS",
+        0x88a8 => "802.1ad",
+        _ => return None,
+    })
+}
+
+/// Formats a MAC address held in the low 48 bits of `m`.
+pub fn format_mac(m: u64, out: &mut String) {
+    let b = m.to_be_bytes();
+    let _ = write!(
+        out,
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        b[2], b[3], b[4], b[5], b[6], b[7]
+    );
+}
+
+/// Masks `a` to its first `len` bits and renders `network/len`.
+fn format_net(a: &Addr, len: u8, out: &mut String) {
+    if addr_is_v4(a) {
+        let v = u32::from_be_bytes([a[12], a[13], a[14], a[15]]);
+        let len = len.min(32);
+        let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+        let _ = write!(out, "{}/{}", Ipv4Addr::from(v & mask), len);
+    } else {
+        let v = u128::from_be_bytes(*a);
+        let len = len.min(128);
+        let mask = if len == 0 {
+            0
+        } else {
+            u128::MAX << (128 - len)
+        };
+        let _ = write!(out, "{}/{}", Ipv6Addr::from(v & mask), len);
+    }
+}
+
+/// JSON renderers, one per [`Kind`], named like the kinds so the macro can call them.
+#[allow(non_snake_case)]
+mod json {
+    use super::*;
+
+    pub(crate) fn U8(out: &mut String, v: u8, _: &FlowRecord) {
+        let _ = write!(out, "{v}");
+    }
+    pub(crate) fn U16(out: &mut String, v: u16, _: &FlowRecord) {
+        let _ = write!(out, "{v}");
+    }
+    pub(crate) fn U32(out: &mut String, v: u32, _: &FlowRecord) {
+        let _ = write!(out, "{v}");
+    }
+    pub(crate) fn U64(out: &mut String, v: u64, _: &FlowRecord) {
+        let _ = write!(out, "{v}");
+    }
+    pub(crate) fn Addr(out: &mut String, v: super::Addr, _: &FlowRecord) {
+        out.push('"');
+        if let Some(ip) = addr_to_ip(&v) {
+            let _ = write!(out, "{ip}");
+        }
+        out.push('"');
+    }
+    pub(crate) fn Mac(out: &mut String, v: u64, _: &FlowRecord) {
+        out.push('"');
+        format_mac(v, out);
+        out.push('"');
+    }
+    pub(crate) fn FlowType(out: &mut String, v: u8, _: &FlowRecord) {
+        out.push('"');
+        out.push_str(flow_type::name(v));
+        out.push('"');
+    }
+    pub(crate) fn EtherType(out: &mut String, v: u16, _: &FlowRecord) {
+        match etype_name(v) {
+            Some(n) => {
+                let _ = write!(out, "\"{n}\"");
+            }
+            None => {
+                let _ = write!(out, "\"{v}\"");
+            }
+        }
+    }
+    pub(crate) fn Proto(out: &mut String, v: u8, _: &FlowRecord) {
+        match proto_name(v) {
+            Some(n) => {
+                let _ = write!(out, "\"{n}\"");
+            }
+            None => {
+                let _ = write!(out, "\"{v}\"");
+            }
+        }
+    }
+    pub(crate) fn SrcNet(out: &mut String, v: u8, r: &FlowRecord) {
+        out.push('"');
+        format_net(&r.src_addr, v, out);
+        out.push('"');
+    }
+    pub(crate) fn DstNet(out: &mut String, v: u8, r: &FlowRecord) {
+        out.push('"');
+        format_net(&r.dst_addr, v, out);
+        out.push('"');
+    }
+}
+
+/// Arrow conversion, one function per [`Kind`].
+#[cfg(feature = "arrow")]
+#[allow(non_snake_case)]
+pub mod arrow {
+    use super::{FIELDS, Physical};
+    use arrow_array::{
+        ArrayRef, FixedSizeBinaryArray, UInt8Array, UInt16Array, UInt32Array, UInt64Array,
+    };
+    use arrow_schema::{DataType, Field, Schema, SchemaRef};
+    use std::collections::HashMap;
+    use std::sync::{Arc, OnceLock};
+
+    /// The Arrow type of a physical column type.
+    pub fn data_type(p: Physical) -> DataType {
+        match p {
+            Physical::UInt8 => DataType::UInt8,
+            Physical::UInt16 => DataType::UInt16,
+            Physical::UInt32 => DataType::UInt32,
+            Physical::UInt64 => DataType::UInt64,
+            Physical::Binary16 => DataType::FixedSizeBinary(16),
+        }
+    }
+
+    /// The Arrow schema of a [`super::FlowBatch`], with each field's description and JSON
+    /// name in its metadata.
+    pub fn schema() -> Schema {
+        Schema::new(
+            FIELDS
+                .iter()
+                .map(|f| {
+                    let mut md = HashMap::new();
+                    md.insert("description".to_string(), f.description.to_string());
+                    md.insert("kind".to_string(), format!("{:?}", f.kind));
+                    Field::new(f.name, data_type(f.kind.physical()), false).with_metadata(md)
+                })
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// Shared instance of [`schema()`].
+    pub fn schema_ref() -> SchemaRef {
+        static S: OnceLock<SchemaRef> = OnceLock::new();
+        S.get_or_init(|| Arc::new(schema())).clone()
+    }
+
+    pub(crate) fn U8(v: Vec<u8>) -> ArrayRef {
+        Arc::new(UInt8Array::from(v))
+    }
+    pub(crate) fn U16(v: Vec<u16>) -> ArrayRef {
+        Arc::new(UInt16Array::from(v))
+    }
+    pub(crate) fn U32(v: Vec<u32>) -> ArrayRef {
+        Arc::new(UInt32Array::from(v))
+    }
+    pub(crate) fn U64(v: Vec<u64>) -> ArrayRef {
+        Arc::new(UInt64Array::from(v))
+    }
+    pub(crate) fn Addr(v: Vec<super::Addr>) -> ArrayRef {
+        let flat: Vec<u8> = v.into_iter().flatten().collect();
+        Arc::new(FixedSizeBinaryArray::new(
+            16,
+            arrow_buffer::Buffer::from_vec(flat),
+            None,
+        ))
+    }
+    pub(crate) fn Mac(v: Vec<u64>) -> ArrayRef {
+        U64(v)
+    }
+    pub(crate) fn FlowType(v: Vec<u8>) -> ArrayRef {
+        U8(v)
+    }
+    pub(crate) fn EtherType(v: Vec<u16>) -> ArrayRef {
+        U16(v)
+    }
+    pub(crate) fn Proto(v: Vec<u8>) -> ArrayRef {
+        U8(v)
+    }
+    pub(crate) fn SrcNet(v: Vec<u8>) -> ArrayRef {
+        U8(v)
+    }
+    pub(crate) fn DstNet(v: Vec<u8>) -> ArrayRef {
+        U8(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> FlowRecord {
+        // The seed's goflow2 sample record (shared/seeds/002), field by field.
+        FlowRecord {
+            flow_type: flow_type::NETFLOW_V5,
+            bytes: 73,
+            dst_addr: addr_from_ip("221.43.87.148".parse().unwrap()),
+            dst_as: 51751,
+            dst_net: 30,
+            dst_port: 12977,
+            etype: 0x0800,
+            next_hop: addr_from_ip("36.206.171.217".parse().unwrap()),
+            packets: 146,
+            proto: 6,
+            sampler_address: addr_from_ip("10.1.46.97".parse().unwrap()),
+            sequence_num: 10298,
+            src_addr: addr_from_ip("71.58.124.245".parse().unwrap()),
+            src_as: 40904,
+            src_net: 9,
+            src_port: 60524,
+            time_flow_end_ns: 1705009598286792700,
+            time_flow_start_ns: 1705009466286792700,
+            time_received_ns: 1705009779286981600,
+            ..FlowRecord::default()
+        }
+    }
+
+    #[test]
+    fn json_matches_goflow2_seed_record() {
+        let v: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
+        // Values as they appear in the seed's sample record.
+        assert_eq!(v["type"], "NETFLOW_V5");
+        assert_eq!(v["proto"], "TCP");
+        assert_eq!(v["etype"], "IPv4");
+        assert_eq!(v["src_addr"], "71.58.124.245");
+        assert_eq!(v["src_net"], "71.0.0.0/9");
+        assert_eq!(v["dst_net"], "221.43.87.148/30");
+        assert_eq!(v["src_mac"], "00:00:00:00:00:00");
+        assert_eq!(v["bgp_next_hop"], "");
+        assert_eq!(v["next_hop"], "36.206.171.217");
+        assert_eq!(v["bytes"], 73);
+        assert_eq!(v["time_flow_start_ns"], 1705009466286792700u64);
+        assert_eq!(v["sequence_num"], 10298);
+    }
+
+    #[test]
+    fn json_has_every_key_of_the_seed_record() {
+        // Keys of the sample record in shared/seeds/002 (goflow2's JSON layout).
+        let seed_keys = [
+            "bgp_next_hop",
+            "bytes",
+            "dst_addr",
+            "dst_as",
+            "dst_mac",
+            "dst_net",
+            "dst_port",
+            "dst_vlan",
+            "etype",
+            "forwarding_status",
+            "fragment_id",
+            "fragment_offset",
+            "icmp_code",
+            "icmp_type",
+            "in_if",
+            "ip_flags",
+            "ip_tos",
+            "ip_ttl",
+            "ipv6_flow_label",
+            "next_hop",
+            "next_hop_as",
+            "observation_domain_id",
+            "observation_point_id",
+            "out_if",
+            "packets",
+            "proto",
+            "sampler_address",
+            "sampling_rate",
+            "sequence_num",
+            "src_addr",
+            "src_as",
+            "src_mac",
+            "src_net",
+            "src_port",
+            "src_vlan",
+            "tcp_flags",
+            "time_flow_end_ns",
+            "time_flow_start_ns",
+            "time_received_ns",
+            "type",
+            "vlan_id",
+        ];
+        let v: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
+        for k in seed_keys {
+            assert!(v.get(k).is_some(), "missing key {k}");
+            assert!(field(k).is_some_and(|f| f.goflow2), "registry lacks {k}");
+        }
+    }
+
+    #[test]
+    fn ipv6_and_mac_rendering() {
+        let mut r = FlowRecord {
+            src_addr: addr_from_ip("2001:db8::1".parse().unwrap()),
+            src_net: 32,
+            src_mac: 0x0011_2233_4455,
+            proto: 58,
+            etype: 0x86dd,
+            ..FlowRecord::default()
+        };
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(v["src_addr"], "2001:db8::1");
+        assert_eq!(v["src_net"], "2001:db8::/32");
+        assert_eq!(v["src_mac"], "00:11:22:33:44:55");
+        assert_eq!(v["proto"], "ICMPv6");
+        assert_eq!(v["etype"], "IPv6");
+        r.proto = 253;
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(v["proto"], "253");
+    }
+
+    #[test]
+    fn batch_round_trip_and_arrow() {
+        let mut b = FlowBatch::default();
+        b.push(&sample());
+        let mut r2 = sample();
+        r2.bytes = 5;
+        r2.sampling_rate = 10;
+        b.push(&r2);
+        assert_eq!(b.get(1), Some(r2));
+        assert_eq!(b.scaled_totals(), (73 + 50, 146 + 1460));
+        let rb = b.into_record_batch();
+        assert_eq!(rb.num_rows(), 2);
+        assert_eq!(rb.num_columns(), FIELDS.len());
+        let src = rb
+            .column_by_name("src_addr")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow_array::FixedSizeBinaryArray>()
+            .unwrap();
+        assert_eq!(
+            src.value(0),
+            &addr_from_ip("71.58.124.245".parse().unwrap())[..]
+        );
+        let bytes = rb
+            .column_by_name("bytes")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow_array::UInt64Array>()
+            .unwrap();
+        assert_eq!(bytes.value(1), 5);
+    }
+
+    #[test]
+    fn registry_names_are_unique() {
+        let mut names: Vec<_> = FIELDS.iter().map(|f| f.name).collect();
+        names.sort_unstable();
+        let n = names.len();
+        names.dedup();
+        assert_eq!(n, names.len());
+    }
+}

@@ -1,0 +1,48 @@
+//! `flowsight`: NetFlow / IPFIX / sFlow collector and traffic analyzer.
+
+mod capture;
+mod decode;
+mod serve;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "flowsight",
+    version,
+    about = "NetFlow / IPFIX / sFlow collector and traffic analyzer"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Decode flow exports captured in a pcap/pcapng file and print the flows.
+    Decode(decode::DecodeArgs),
+    /// Receive flow exports over UDP and print each flow as a JSON line.
+    Serve(serve::ServeArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let res: Result<()> = match cli.command {
+        Command::Decode(a) => decode::run(a),
+        Command::Serve(a) => serve::run(a),
+    };
+    match res {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // A closed stdout (`| head`) is not an error worth reporting.
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            {
+                return std::process::ExitCode::SUCCESS;
+            }
+            eprintln!("flowsight: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

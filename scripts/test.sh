@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs flowsight's whole test suite. Installs what the tests need when it is missing:
+# Debian packages for the real exporters and reference decoders the golden tests compare with.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# command -> Debian package that provides it
+declare -A NEED=(
+  [tshark]=tshark
+  [tcpdump]=tcpdump
+  [softflowd]=softflowd
+  [fprobe]=fprobe
+  [pmacctd]=pmacct
+  [nfcapd]=nfdump
+  [sfcapd]=nfdump-sflow
+)
+missing=()
+for cmd in "${!NEED[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${NEED[$cmd]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "test.sh: installing missing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
+fi
+
+echo "== cargo fmt"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --workspace --locked
+echo "== all tests passed"
