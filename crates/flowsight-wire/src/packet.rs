@@ -260,7 +260,8 @@ pub fn build_frame(rec: &FlowRecord, out: &mut Vec<u8>) {
         out.extend_from_slice(&rec.src_addr);
         out.extend_from_slice(&rec.dst_addr);
     }
-    if rec.fragment_offset == 0 {
+    // Non-first IPv4 fragments carry no transport header (no IPv6 fragment header is built).
+    if !v4 || rec.fragment_offset & 0x1fff == 0 {
         out.extend_from_slice(&l4);
     }
 }

@@ -510,17 +510,12 @@ impl SflowEncoder {
         }
         if has_router {
             put(out, 1002);
-            put(
-                out,
-                if addr_is_v4(&r.next_hop) || r.next_hop == [0; 16] {
-                    16
-                } else {
-                    28
-                },
-            );
+            let len_at = out.len();
+            put(out, 0);
             put_addr(out, &r.next_hop);
             put(out, r.src_net as u32);
             put(out, r.dst_net as u32);
+            patch_len(out, len_at);
         }
         if has_gateway {
             put(out, 1003);
@@ -554,7 +549,9 @@ fn put(out: &mut Vec<u8>, v: u32) {
 }
 
 fn put_addr(out: &mut Vec<u8>, a: &Addr) {
-    if addr_is_v4(a) || *a == [0; 16] {
+    if *a == [0; 16] {
+        put(out, 0); // address type UNKNOWN: no address bytes
+    } else if addr_is_v4(a) {
         put(out, 1);
         out.extend_from_slice(&a[12..]);
     } else {
