@@ -1,6 +1,8 @@
 //! Byte-literal tests: one hand-written packet per format, a comment on every field, and the
 //! decoded values checked against what the bytes say.
 
+#![allow(clippy::unwrap_used)] // test helpers panic on purpose
+
 use flowsight_schema::{FlowBatch, addr_from_ip, flow_type};
 use flowsight_wire::{Decoder, Format};
 use std::net::IpAddr;

@@ -2,6 +2,8 @@
 //! format can carry. `carry_*` states, per format, which fields survive and how (the
 //! derived ones, like etype or the exporter address, are set to what the decoder must infer).
 
+#![allow(clippy::unwrap_used)] // test helpers panic on purpose
+
 use flowsight_schema::{Addr, FlowBatch, FlowRecord, addr_from_ip, addr_from_v4, flow_type};
 use flowsight_wire::{
     Decoder, ExportEncoder, IpfixEncoder, LegacyEncoder, SflowEncoder, V9Encoder,

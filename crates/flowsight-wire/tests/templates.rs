@@ -2,6 +2,8 @@
 //! withdrawal, redefinition, expiry, limits under floods, snapshots, sampling from options,
 //! time variants and sequence loss.
 
+#![allow(clippy::unwrap_used)] // test helpers panic on purpose
+
 use flowsight_schema::{FlowBatch, FlowRecord, addr_from_ip};
 use flowsight_wire::{
     Decoder, DecoderConfig, ExportEncoder, IpfixEncoder, TemplateLimits, V9Encoder,
@@ -293,10 +295,13 @@ fn v9_sampler_id_in_data_selects_the_options_rate() {
     assert_eq!(b.sampling_rate, vec![1000, 10]);
 }
 
+/// (template fields, record bytes, expected start ns)
+type TimeCase = (Vec<(u16, u16)>, Vec<u8>, u64);
+
 #[test]
 fn ipfix_time_variants() {
     let export_s = 1_700_000_000u64;
-    let cases: Vec<(Vec<(u16, u16)>, Vec<u8>, u64)> = vec![
+    let cases: Vec<TimeCase> = vec![
         // flowStartSeconds
         (
             vec![(150, 4)],
