@@ -170,6 +170,12 @@ macro_rules! flow_schema {
                 Some(FlowRecord { $( $field: self.$field[i], )* })
             }
 
+            /// Appends `n` copies of one record (the starting point of column-wise decoding).
+            #[inline]
+            pub fn push_repeat(&mut self, r: &FlowRecord, n: usize) {
+                $( self.$field.resize(self.$field.len() + n, r.$field); )*
+            }
+
             /// Removes every record, keeping the allocations.
             pub fn clear(&mut self) {
                 $( self.$field.clear(); )*

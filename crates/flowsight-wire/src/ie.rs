@@ -216,6 +216,36 @@ pub(crate) fn target_for(pen: u32, ie: u16) -> Target {
     }
 }
 
+/// Whether a target writes one column and nothing else, so it can be decoded
+/// column-at-a-time; the rest go through [`Scratch`].
+pub(crate) fn is_direct(t: Target) -> bool {
+    use Target as T;
+    !matches!(
+        t,
+        T::Skip
+            | T::BytesTotal
+            | T::PacketsTotal
+            | T::PostSrcMac
+            | T::PostDstMac
+            | T::IpVersion
+            | T::StartSysUp
+            | T::EndSysUp
+            | T::StartSec
+            | T::EndSec
+            | T::StartMs
+            | T::EndMs
+            | T::StartNtp
+            | T::EndNtp
+            | T::StartDeltaUs
+            | T::EndDeltaUs
+            | T::SysInitMs
+            | T::SamplingInterval
+            | T::SamplerId
+            | T::SamplingPktInterval
+            | T::SamplingPktSpace
+    )
+}
+
 /// Per-record values that need the whole record (or the message header) before they can be
 /// turned into columns: times, sampling, totals.
 #[derive(Clone, Copy, Debug, Default)]
@@ -257,7 +287,7 @@ impl Scratch {
 }
 
 #[inline]
-fn addr_of(s: &[u8]) -> Addr {
+pub(crate) fn addr_of(s: &[u8]) -> Addr {
     match s.len() {
         4 => addr_from_v4(u32::from_be_bytes([s[0], s[1], s[2], s[3]])),
         16 => {
@@ -270,7 +300,7 @@ fn addr_of(s: &[u8]) -> Addr {
 }
 
 #[inline]
-fn mac_of(s: &[u8]) -> u64 {
+pub(crate) fn mac_of(s: &[u8]) -> u64 {
     if s.len() == 6 { uint_be(s) } else { 0 }
 }
 
@@ -292,7 +322,7 @@ pub fn ns_to_ntp(ns: u64) -> u64 {
 }
 
 /// Writes one field value into the record or the scratch.
-#[inline]
+#[inline(always)]
 pub(crate) fn apply(rec: &mut FlowRecord, sc: &mut Scratch, t: Target, s: &[u8]) {
     use Target as T;
     match t {

@@ -28,6 +28,7 @@
 //! assert_eq!(batch.bytes[0], 1500);
 //! ```
 
+mod columnar;
 mod encode;
 mod error;
 pub mod ie;

@@ -28,7 +28,7 @@ pub(crate) fn u64_at(b: &[u8], o: usize) -> Option<u64> {
 
 /// Reads an unsigned big-endian integer of any length 0..=8 (RFC 7011 s6.2 reduced-size
 /// encoding); longer fields keep their last 8 bytes.
-#[inline]
+#[inline(always)]
 pub(crate) fn uint_be(s: &[u8]) -> u64 {
     match s.len() {
         1 => s[0] as u64,

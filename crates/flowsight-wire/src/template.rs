@@ -7,6 +7,8 @@
 //! of (offset, length, target) steps with the fields flowsight does not use removed, so
 //! records decode with no allocation and no per-field lookup.
 
+#[allow(unused_imports)]
+use crate::ie::Scratch;
 use crate::ie::{Target, target_for};
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
@@ -81,6 +83,15 @@ pub(crate) struct Step {
 pub(crate) struct Plan {
     /// Steps for the fields flowsight uses (fixed-length templates only).
     pub steps: Vec<Step>,
+    /// Of those, the ones written straight into a column (decoded column-at-a-time).
+    pub direct: Vec<Step>,
+    /// The others: times, sampling, totals, decoded per record through a [`Scratch`].
+    pub scratch: Vec<Step>,
+    /// The template has octetDeltaCount / packetDeltaCount / an ICMP field / ethernetType.
+    pub has_bytes: bool,
+    pub has_packets: bool,
+    pub has_icmp: bool,
+    pub has_etype: bool,
     /// Record length when every field is fixed-length.
     pub fixed_len: Option<usize>,
     /// Smallest possible record (variable fields count their 1-byte length prefix).
@@ -121,7 +132,21 @@ impl Plan {
             }
             off += f.len as usize;
         }
+        let (direct, scratch): (Vec<Step>, Vec<Step>) =
+            steps.iter().partition(|s| crate::ie::is_direct(s.target));
+        let has = |f: &dyn Fn(Target) -> bool| all.iter().any(|&(_, t)| f(t));
         Plan {
+            has_bytes: has(&|t| t == Target::Bytes),
+            has_packets: has(&|t| t == Target::Packets),
+            has_icmp: has(&|t| {
+                matches!(
+                    t,
+                    Target::IcmpTypeCode | Target::IcmpType | Target::IcmpCode
+                )
+            }),
+            has_etype: has(&|t| t == Target::EtherType),
+            direct,
+            scratch,
             steps,
             fixed_len: (!variable).then_some(off),
             min_len,

@@ -94,6 +94,11 @@ pub(crate) fn decode_records(
         if len == 0 {
             return (0, 0, false);
         }
+        if !options {
+            let n =
+                crate::columnar::decode_fixed(plan, len, &base, hdr, body, sampling, sys_init, out);
+            return (n, 0, false);
+        }
         // RFC 7011 s3.3.1: bytes after the last whole record are padding.
         for r in body.chunks_exact(len) {
             let mut rec = base;
