@@ -43,7 +43,7 @@ mod templated;
 pub use encode::{ExportEncoder, IpfixEncoder, LegacyEncoder, V9Encoder};
 pub use error::{DecodeError, Format};
 pub use legacy::{LegacyHeader, encode_legacy};
-pub use sequence::{SeqKey, SeqOutcome, SeqState, SequenceTracker};
+pub use sequence::{Numbering, SeqKey, SeqOutcome, SeqState, SequenceTracker};
 pub use sflow::{IfCounters, SflowEncoder};
 pub use template::{TemplateDef, TemplateKey, TemplateLimits, TemplateProto, TemplateSnapshot};
 pub use templated::IpfixStream;
@@ -170,6 +170,7 @@ pub struct Decoder {
     pub(crate) stats: DecodeStats,
     pub(crate) counters: Vec<IfCounters>,
     pub(crate) last_msg_data_records: usize,
+    pub(crate) last_msg_flow_records: usize,
     last_expiry_ns: u64,
 }
 
@@ -198,6 +199,7 @@ impl Decoder {
             stats: DecodeStats::default(),
             counters: Vec::new(),
             last_msg_data_records: 0,
+            last_msg_flow_records: 0,
             last_expiry_ns: 0,
         }
     }

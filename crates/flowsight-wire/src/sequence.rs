@@ -22,11 +22,29 @@ pub struct SeqKey {
     pub format: Format,
 }
 
+/// How an exporter numbers its packets. RFC 7011 s3.1 says an IPFIX sequence number counts
+/// the data records sent *before* the message; some exporters (softflowd 1.1.0) count them
+/// *through* the message, and may leave options records out. The tracker learns which, per
+/// scope, from the first packets that line up, so neither convention reports false loss.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub enum Numbering {
+    /// Not learned yet.
+    #[default]
+    Unknown,
+    /// Sequence = units before this packet (the RFCs' and Cisco's definition).
+    Before,
+    /// Sequence = units up to and including this packet.
+    Through,
+}
+
 /// Counters of one scope.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SeqState {
-    /// The next sequence number expected; `None` until synchronized.
-    pub next: Option<u32>,
+    /// Last packet: (sequence, units counting options records, units without them); `None`
+    /// until synchronized or after a packet whose unit count was unknown.
+    pub last: Option<(u32, u32, u32)>,
+    /// The numbering convention learned for this scope.
+    pub numbering: Numbering,
     /// Units (packets or records, per format) estimated lost.
     pub lost: u64,
     /// Sequence numbers that went backwards (late or duplicated packets).
@@ -82,6 +100,17 @@ impl SequenceTracker {
     /// sets whose template is missing), so the next packet resynchronizes instead of
     /// reporting a loss.
     pub fn observe(&mut self, key: SeqKey, seq: u32, units: Option<u32>) -> SeqOutcome {
+        self.observe_records(key, seq, units.map(|u| (u, u)))
+    }
+
+    /// Like [`SequenceTracker::observe`] for IPFIX, where `units` is (data records including
+    /// options records, data records without them): exporters differ in which they count.
+    pub fn observe_records(
+        &mut self,
+        key: SeqKey,
+        seq: u32,
+        units: Option<(u32, u32)>,
+    ) -> SeqOutcome {
         let len = self.map.len();
         let st = match self.map.get_mut(&key) {
             Some(st) => st,
@@ -93,25 +122,47 @@ impl SequenceTracker {
                 self.map.entry(key).or_default()
             }
         };
-        let outcome = match st.next {
+        let cur = units.unwrap_or((0, 0));
+        let outcome = match st.last {
             None => SeqOutcome::First,
-            Some(next) if next == seq => SeqOutcome::InOrder,
-            Some(next) => {
-                let gap = seq.wrapping_sub(next);
-                if gap >= 1 << 31 {
+            Some((last_seq, last_all, last_flows)) => {
+                let diff = seq.wrapping_sub(last_seq);
+                let before = diff == last_all || diff == last_flows;
+                let through = diff == cur.0 || diff == cur.1;
+                let in_order = match st.numbering {
+                    Numbering::Before => before,
+                    Numbering::Through => through,
+                    Numbering::Unknown => {
+                        if before && !through {
+                            st.numbering = Numbering::Before;
+                        } else if through && !before {
+                            st.numbering = Numbering::Through;
+                        }
+                        before || through
+                    }
+                };
+                // What the next number should have been, by the convention in use.
+                let expected = match st.numbering {
+                    Numbering::Through => cur.1,
+                    _ => last_all,
+                };
+                if in_order {
+                    SeqOutcome::InOrder
+                } else if diff >= 1 << 31 || diff < expected {
                     st.reordered += 1;
-                    // Keep the expectation: a late packet does not move the stream back.
+                    // Keep the reference: a late packet does not move the stream back.
                     return SeqOutcome::Reordered;
-                } else if gap > Self::reset_threshold(key.format) {
+                } else if diff - expected > Self::reset_threshold(key.format) {
                     st.resets += 1;
                     SeqOutcome::Reset
                 } else {
-                    st.lost += gap as u64;
-                    SeqOutcome::Lost(gap as u64)
+                    let gap = (diff - expected) as u64;
+                    st.lost += gap;
+                    SeqOutcome::Lost(gap)
                 }
             }
         };
-        st.next = units.map(|u| seq.wrapping_add(u));
+        st.last = units.map(|(a, f)| (seq, a, f));
         outcome
     }
 
@@ -147,6 +198,7 @@ mod tests {
         // 115 expected, 120 arrives: 5 records lost.
         assert_eq!(t.observe(k, 120, Some(1)), SeqOutcome::Lost(5));
         assert_eq!(t.observe(k, 118, Some(1)), SeqOutcome::Reordered);
+        // 120 + 1 expected: in order again.
         assert_eq!(t.observe(k, 121, Some(1)), SeqOutcome::InOrder);
         assert_eq!(t.observe(k, 900_000_000, Some(1)), SeqOutcome::Reset);
         let st = t.get(&k).unwrap();
@@ -160,6 +212,25 @@ mod tests {
         t.observe(k, u32::MAX, Some(1));
         assert_eq!(t.observe(k, 0, Some(1)), SeqOutcome::InOrder);
         assert_eq!(t.observe(k, 3, Some(1)), SeqOutcome::Lost(2));
+    }
+
+    #[test]
+    fn learns_softflowd_through_numbering() {
+        // softflowd 1.1.0 IPFIX: sequence = records through this message, options excluded.
+        let mut t = SequenceTracker::new(10);
+        let k = key(Format::Ipfix);
+        assert_eq!(t.observe_records(k, 20, Some((21, 20))), SeqOutcome::First);
+        assert_eq!(
+            t.observe_records(k, 47, Some((27, 27))),
+            SeqOutcome::InOrder
+        );
+        assert_eq!(
+            t.observe_records(k, 61, Some((14, 14))),
+            SeqOutcome::InOrder
+        );
+        assert_eq!(t.get(&k).unwrap().numbering, Numbering::Through);
+        // A lost message of 10 records, then one of 5: 15 past the last, 5 expected.
+        assert_eq!(t.observe_records(k, 76, Some((5, 5))), SeqOutcome::Lost(10));
     }
 
     #[test]

@@ -262,12 +262,12 @@ impl Decoder {
         };
         let before_unknown = self.stats.unknown_template_sets;
         let res = self.walk_sets(&hdr, data, 16, length, out);
-        let records = self.last_msg_data_records;
+        let (records, flows) = (self.last_msg_data_records, self.last_msg_flow_records);
         // RFC 7011 s3.1: the sequence number counts data records per observation domain; a
         // set we could not decode yet leaves the count unknown, so resynchronize.
         let units = (self.stats.unknown_template_sets == before_unknown && res.is_ok())
-            .then_some(records as u32);
-        self.seq.observe(
+            .then_some((records as u32, flows as u32));
+        self.seq.observe_records(
             SeqKey {
                 exporter,
                 domain,
@@ -292,6 +292,7 @@ impl Decoder {
         let mut off = start;
         let mut flows = 0usize;
         self.last_msg_data_records = 0;
+        self.last_msg_flow_records = 0;
         while off + 4 <= end {
             let set_id = u16_at(data, off).unwrap_or(0);
             let set_len = u16_at(data, off + 2).unwrap_or(0) as usize;
@@ -358,6 +359,7 @@ impl Decoder {
             decode_records(&c.plan, c.def.options, hdr, body, &mut self.sampling, out);
         self.stats.options_records += opts as u64;
         self.last_msg_data_records += flows + opts;
+        self.last_msg_flow_records += flows;
         if truncated {
             return Err(DecodeError::Truncated {
                 format: hdr.format(),

@@ -35,7 +35,7 @@ pub struct DecodeArgs {
     #[arg(short, long, value_enum, default_value = "ndjson")]
     pub output: Output,
     /// Print totals instead of flows: flows, packets, bytes, per-format counts, errors.
-    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "text")]
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "text")]
     pub summary: Option<SummaryFormat>,
     /// Print at most this many error lines (all are counted in the summary).
     #[arg(long, default_value_t = 20)]
