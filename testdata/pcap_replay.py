@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Tiny stdlib pcap helpers used by regen.sh (no decoding of flow protocols).
 
-  pcap_replay.py iface FILE.pcap [--speed N]
+  pcap_replay.py IFACE FILE.pcap [--speed N]
       Send every Ethernet frame of a classic pcap out of IFACE with an
       AF_PACKET raw socket (root only), keeping inter-packet gaps divided by
       N (default 20; 0 = as fast as possible). Used to feed fprobe, which can
-      only capture live, from a dummy interface.
+      only capture live, from one end of a veth pair.
 
   pcap_replay.py udp-payloads FILE.pcap HOST:PORT [--dport P]
       Re-send the UDP payloads of a classic pcap (optionally only those to

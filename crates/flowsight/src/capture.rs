@@ -72,15 +72,27 @@ fn read_pcap(b: &[u8]) -> Result<(Vec<Frame>, Vec<CaptureIssue>)> {
     let mut issues = Vec::new();
     let mut o = 24usize;
     let mut number = 0u64;
-    let plausible = |o: usize| -> bool {
+    let header_ok = |o: usize, near_secs: Option<u32>| -> bool {
         if o + 16 > b.len() {
             return false;
         }
         let incl = rd(o + 8) as usize;
         let orig = rd(o + 12) as usize;
         let frac = rd(o + 4);
-        incl <= snaplen && incl <= orig && o + 16 + incl <= b.len() && frac < 1_000_000_000
+        let close = near_secs.is_none_or(|t| rd(o).abs_diff(t) < 7 * 86_400);
+        incl <= snaplen && incl <= orig && o + 16 + incl <= b.len() && frac < 1_000_000_000 && close
     };
+    // While resynchronizing, a candidate header must also be followed by another sane
+    // header (or the end of the file), so bytes inside a frame are not taken for one.
+    let resync_ok = |o: usize, near: Option<u32>| -> bool {
+        if !header_ok(o, near) {
+            return false;
+        }
+        let next = o + 16 + rd(o + 8) as usize;
+        next == b.len() || header_ok(next, Some(rd(o)))
+    };
+    let mut last_secs: Option<u32> = None;
+    let plausible = |o: usize| header_ok(o, None);
     while o < b.len() {
         if b.len() - o < 16 {
             issues.push(CaptureIssue {
@@ -93,7 +105,7 @@ fn read_pcap(b: &[u8]) -> Result<(Vec<Frame>, Vec<CaptureIssue>)> {
             let incl = rd(o + 8);
             let start = o;
             // Resynchronize: the next offset where a record header looks sane.
-            let next = (o + 1..b.len().saturating_sub(15)).find(|&p| plausible(p));
+            let next = (o + 1..b.len().saturating_sub(15)).find(|&p| resync_ok(p, last_secs));
             let msg = if o + 16 + incl as usize > b.len() && incl as usize <= snaplen {
                 format!("record of {incl} bytes runs past the end of the file (truncated capture)")
             } else {
@@ -114,6 +126,7 @@ fn read_pcap(b: &[u8]) -> Result<(Vec<Frame>, Vec<CaptureIssue>)> {
                 None => break,
             }
         }
+        last_secs = Some(rd(o));
         let secs = rd(o) as u64;
         let frac = rd(o + 4) as u64;
         let incl = rd(o + 8) as usize;
