@@ -13,6 +13,7 @@ declare -A NEED=(
   [pmacctd]=pmacct
   [nfcapd]=nfdump
   [sfcapd]=nfdump-sflow
+  [python3]=python3
 )
 missing=()
 for cmd in "${!NEED[@]}"; do
@@ -32,4 +33,6 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== fuzz targets compile (run them with: RUSTC_BOOTSTRAP=1 cargo fuzz run TARGET)"
+cargo check --manifest-path fuzz/Cargo.toml --locked --quiet
 echo "== all tests passed"
