@@ -2,6 +2,7 @@
 
 mod capture;
 mod decode;
+mod schema_cmd;
 mod serve;
 
 use anyhow::Result;
@@ -24,6 +25,8 @@ enum Command {
     Decode(decode::DecodeArgs),
     /// Receive flow exports over UDP and print each flow as a JSON line.
     Serve(serve::ServeArgs),
+    /// Print the flow field registry (columns, types, goflow2 JSON names, meanings).
+    Schema(schema_cmd::SchemaArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -31,6 +34,7 @@ fn main() -> std::process::ExitCode {
     let res: Result<()> = match cli.command {
         Command::Decode(a) => decode::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Schema(a) => schema_cmd::run(a),
     };
     match res {
         Ok(()) => std::process::ExitCode::SUCCESS,

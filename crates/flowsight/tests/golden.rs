@@ -246,3 +246,14 @@ fn not_a_capture_is_one_clear_error() {
     assert!(err.contains("not a pcap or pcapng file"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn docs_schema_md_matches_the_registry() {
+    let got = flowsight(&["schema"]);
+    let path = root().join("docs/schema.md");
+    if std::env::var_os("FLOWSIGHT_BLESS").is_some() {
+        std::fs::write(&path, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(want == got, "docs/schema.md is stale: run `cargo run -- schema > docs/schema.md`");
+}
