@@ -255,5 +255,8 @@ fn docs_schema_md_matches_the_registry() {
         std::fs::write(&path, &got).unwrap();
     }
     let want = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(want == got, "docs/schema.md is stale: run `cargo run -- schema > docs/schema.md`");
+    assert!(
+        want == got,
+        "docs/schema.md is stale: run `cargo run -- schema > docs/schema.md`"
+    );
 }

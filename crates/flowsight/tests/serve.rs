@@ -31,13 +31,20 @@ fn payloads(path: &PathBuf) -> Vec<Vec<u8>> {
 fn serve_decodes_udp_exports_to_json_lines() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let cap = root.join("testdata/captures/softflowd-ipfix.pcap");
-    let totals: Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("testdata/captures/softflowd-ipfix.totals.json")).unwrap())
-            .unwrap();
+    let totals: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("testdata/captures/softflowd-ipfix.totals.json"))
+            .unwrap(),
+    )
+    .unwrap();
     let pkts = payloads(&cap);
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_flowsight"))
-        .args(["serve", "--listen", "netflow://127.0.0.1:0", "--max-datagrams"])
+        .args([
+            "serve",
+            "--listen",
+            "netflow://127.0.0.1:0",
+            "--max-datagrams",
+        ])
         .arg(pkts.len().to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -47,7 +54,13 @@ fn serve_decodes_udp_exports_to_json_lines() {
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     err.read_line(&mut line).unwrap();
-    let port: u16 = line.trim().rsplit(':').next().unwrap().parse().unwrap_or_else(|_| panic!("no port in {line:?}"));
+    let port: u16 = line
+        .trim()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("no port in {line:?}"));
 
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     for p in &pkts {
@@ -67,11 +80,14 @@ fn serve_decodes_udp_exports_to_json_lines() {
         assert!(Instant::now() < deadline, "serve too slow");
     }
     assert!(child.wait().unwrap().success());
-    assert_eq!((flows, packets, bytes), (
-        totals["flows"].as_u64().unwrap(),
-        totals["packets"].as_u64().unwrap(),
-        totals["bytes"].as_u64().unwrap()
-    ));
+    assert_eq!(
+        (flows, packets, bytes),
+        (
+            totals["flows"].as_u64().unwrap(),
+            totals["packets"].as_u64().unwrap(),
+            totals["bytes"].as_u64().unwrap()
+        )
+    );
 }
 
 #[test]
