@@ -16,6 +16,10 @@ pub trait ExportEncoder {
         records: &[FlowRecord],
         out: &mut Vec<u8>,
     ) -> usize;
+
+    /// Makes the next datagram carry the templates (time-based template refresh). Formats
+    /// without templates ignore it.
+    fn resend_templates(&mut self) {}
 }
 
 /// NetFlow v1/v5/v7 encoder with a running flow sequence and uptime.
@@ -324,6 +328,7 @@ struct TemplatedState {
     template_every: u64,
     max_datagram: usize,
     announced_rate: Option<u64>,
+    force_templates: bool,
 }
 
 /// Data records of `records` that go into one message: same address family runs are grouped
@@ -344,7 +349,8 @@ fn data_sets(
         let v6 = is_v6(&records[n]);
         let fields = if v6 { &f6 } else { &f4 };
         let rl = record_len(fields);
-        if used + 4 + rl > room {
+        // At least one record per message, however small `room` is.
+        if n > 0 && used + 4 + rl > room {
             break;
         }
         let set_at = out.len();
@@ -354,7 +360,7 @@ fn data_sets(
         while n < records.len()
             && is_v6(&records[n]) == v6
             && records[n].sampling_rate == rate
-            && used + rl <= room
+            && (used + rl <= room || n == 0)
         {
             encode_record(&records[n], fields, v6, st.boot_ns, out);
             used += rl;
@@ -403,6 +409,7 @@ impl V9Encoder {
                 template_every: 20,
                 max_datagram: 1400,
                 announced_rate: None,
+                force_templates: false,
             },
         }
     }
@@ -410,6 +417,12 @@ impl V9Encoder {
     /// Resends templates every `n` packets (1: every packet).
     pub fn template_every(mut self, n: u64) -> Self {
         self.st.template_every = n.max(1);
+        self
+    }
+
+    /// Largest datagram to build (bytes); at least one record is always written.
+    pub fn max_datagram(mut self, n: usize) -> Self {
+        self.st.max_datagram = n;
         self
     }
 }
@@ -431,7 +444,8 @@ impl ExportEncoder for V9Encoder {
         out.extend_from_slice(&st.sequence.to_be_bytes());
         out.extend_from_slice(&st.domain.to_be_bytes());
         let mut count = 0u16;
-        let send_templates = st.packets.is_multiple_of(st.template_every);
+        let send_templates = st.packets.is_multiple_of(st.template_every) || st.force_templates;
+        st.force_templates = false;
         if send_templates {
             let set_at = out.len();
             out.extend_from_slice(&[0, 0, 0, 0]);
@@ -468,6 +482,10 @@ impl ExportEncoder for V9Encoder {
         st.packets += 1;
         n
     }
+
+    fn resend_templates(&mut self) {
+        self.st.force_templates = true;
+    }
 }
 
 /// IPFIX encoder (RFC 7011): standard IPv4 and IPv6 templates with nanosecond timestamps, an
@@ -489,6 +507,7 @@ impl IpfixEncoder {
                 template_every: 20,
                 max_datagram: 1400,
                 announced_rate: None,
+                force_templates: false,
             },
         }
     }
@@ -496,6 +515,12 @@ impl IpfixEncoder {
     /// Resends templates every `n` messages (1: every message).
     pub fn template_every(mut self, n: u64) -> Self {
         self.st.template_every = n.max(1);
+        self
+    }
+
+    /// Largest message to build (bytes); at least one record is always written.
+    pub fn max_datagram(mut self, n: usize) -> Self {
+        self.st.max_datagram = n;
         self
     }
 }
@@ -515,7 +540,8 @@ impl ExportEncoder for IpfixEncoder {
         out.extend_from_slice(&((export_ns / 1_000_000_000) as u32).to_be_bytes());
         out.extend_from_slice(&st.sequence.to_be_bytes());
         out.extend_from_slice(&st.domain.to_be_bytes());
-        let send_templates = st.packets.is_multiple_of(st.template_every);
+        let send_templates = st.packets.is_multiple_of(st.template_every) || st.force_templates;
+        st.force_templates = false;
         let mut opts = 0u32;
         if send_templates {
             let set_at = out.len();
@@ -559,5 +585,9 @@ impl ExportEncoder for IpfixEncoder {
         st.sequence = st.sequence.wrapping_add(n as u32 + opts);
         st.packets += 1;
         n
+    }
+
+    fn resend_templates(&mut self) {
+        self.st.force_templates = true;
     }
 }
