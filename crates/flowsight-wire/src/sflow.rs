@@ -74,10 +74,14 @@ impl<'a> Cur<'a> {
         self.o += n;
         Ok(s)
     }
-    /// sFlow "address": type(4) 1=IPv4 2=IPv6, then 4 or 16 bytes.
+    /// sFlow "address": type(4) 1=IPv4 2=IPv6, then 4 or 16 bytes; 0.0.0.0 (how agents
+    /// say "none") and type 0 (UNKNOWN) are absent.
     fn addr(&mut self, what: &'static str) -> Result<Addr, DecodeError> {
         match self.u32(what)? {
-            1 => Ok(addr_from_v4(self.u32(what)?)),
+            1 => Ok(match self.u32(what)? {
+                0 => [0; 16],
+                v => addr_from_v4(v),
+            }),
             2 => {
                 let s = self.take(16, what)?;
                 let mut a = [0u8; 16];
@@ -550,7 +554,10 @@ fn put(out: &mut Vec<u8>, v: u32) {
 
 fn put_addr(out: &mut Vec<u8>, a: &Addr) {
     if *a == [0; 16] {
-        put(out, 0); // address type UNKNOWN: no address bytes
+        // Absent: 0.0.0.0, as agents send it. The spec's type 0 (UNKNOWN) would be shorter,
+        // but sflowtool-based collectors (sfcapd) reject the whole datagram on it.
+        put(out, 1);
+        out.extend_from_slice(&[0; 4]);
     } else if addr_is_v4(a) {
         put(out, 1);
         out.extend_from_slice(&a[12..]);

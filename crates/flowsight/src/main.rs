@@ -2,6 +2,8 @@
 
 mod capture;
 mod decode;
+mod generate;
+mod replay;
 mod schema_cmd;
 mod serve;
 
@@ -25,6 +27,11 @@ enum Command {
     Decode(decode::DecodeArgs),
     /// Receive flow exports over UDP and print each flow as a JSON line.
     Serve(serve::ServeArgs),
+    /// Send synthetic flow exports (background traffic and attack scenarios) to collectors
+    /// and/or a pcap, with the exact ground truth of what was sent.
+    Generate(generate::GenerateArgs),
+    /// Resend the flow exports of a capture to collectors.
+    Replay(replay::ReplayArgs),
     /// Print the flow field registry (columns, types, goflow2 JSON names, meanings).
     Schema(schema_cmd::SchemaArgs),
 }
@@ -35,6 +42,8 @@ fn main() -> std::process::ExitCode {
         Command::Decode(a) => decode::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Schema(a) => schema_cmd::run(a),
+        Command::Generate(a) => generate::run(a),
+        Command::Replay(a) => replay::run(a),
     };
     match res {
         Ok(()) => std::process::ExitCode::SUCCESS,

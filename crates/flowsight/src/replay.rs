@@ -1,0 +1,155 @@
+//! `flowsight replay FILE.pcap --target HOST:PORT`: resends the flow export payloads of a
+//! capture (any format, pcap or pcapng) with the original timing, faster, or at full speed.
+
+use crate::capture::{Extractor, read_frames};
+use crate::generate::pace;
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use flowsight_schema::FlowBatch;
+use flowsight_wire::Decoder;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::net::{IpAddr, Ipv4Addr, ToSocketAddrs, UdpSocket};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// Capture of flow exports (pcap or pcapng; UDP, and IPFIX over TCP).
+    pub file: PathBuf,
+    /// Collector to send to, HOST:PORT (repeatable).
+    #[arg(long = "target", value_name = "HOST:PORT", required = true)]
+    pub targets: Vec<String>,
+    /// 1.0 keeps the capture's timing, Nx (e.g. 10x) is N times faster, max sends at once.
+    #[arg(long, default_value = "1.0")]
+    pub speed: String,
+    /// Send from this local address (the exporter address the collector sees).
+    #[arg(long)]
+    pub as_exporter: Option<IpAddr>,
+    /// Print a summary (datagrams, bytes, and the flows/packets/bytes they carry) as JSON.
+    #[arg(long)]
+    pub summary_json: bool,
+}
+
+fn parse_speed(s: &str) -> Result<Option<f64>> {
+    if s == "max" {
+        return Ok(None);
+    }
+    let v = s.strip_suffix('x').unwrap_or(s);
+    v.parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite() && *x > 0.0)
+        .map(Some)
+        .with_context(|| format!("--speed {s}: use 1.0, a factor like 10x, or max"))
+}
+
+pub fn run(a: ReplayArgs) -> Result<()> {
+    let speed = parse_speed(&a.speed)?;
+    let targets = a
+        .targets
+        .iter()
+        .map(|t| {
+            t.to_socket_addrs()
+                .ok()
+                .and_then(|mut i| i.next())
+                .with_context(|| {
+                    format!("--target {t}: not HOST:PORT, or the host does not resolve")
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let bytes =
+        std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
+    let (frames, issues) = read_frames(&bytes).with_context(|| format!("{}", a.file.display()))?;
+    for i in &issues {
+        eprintln!(
+            "flowsight: {}: file offset {}: {}",
+            a.file.display(),
+            i.offset,
+            i.message
+        );
+    }
+    let mut ex = Extractor::default();
+    let mut payloads = Vec::new();
+    let mut more = Vec::new();
+    for f in &frames {
+        for p in ex.extract(f, &mut more) {
+            if flowsight_wire::detect(&p.data).is_some() {
+                payloads.push(p);
+            }
+        }
+    }
+    if payloads.is_empty() {
+        bail!(
+            "{}: no NetFlow/IPFIX/sFlow payloads found in {} frames",
+            a.file.display(),
+            frames.len()
+        );
+    }
+    let bind = a.as_exporter.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let sock = UdpSocket::bind((bind, 0)).with_context(|| {
+        format!(
+            "--as-exporter {bind}: cannot send from this address (it must be local, e.g. 127.0.0.5)"
+        )
+    })?;
+    let bar = if std::io::stderr().is_terminal() {
+        let b = ProgressBar::new(payloads.len() as u64);
+        b.set_draw_target(ProgressDrawTarget::stderr_with_hz(4));
+        b.set_style(
+            ProgressStyle::with_template(
+                "[{elapsed_precise}] {bar:40} {pos}/{len} datagrams {per_sec}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    // Count what the payloads carry, with our own decoder, for the summary.
+    let mut dec = Decoder::default();
+    let mut batch = FlowBatch::default();
+    let t0 = payloads[0].ts_ns;
+    let start = Instant::now();
+    let mut sent_bytes = 0u64;
+    for (i, p) in payloads.iter().enumerate() {
+        if let Some(s) = speed {
+            pace(start, (p.ts_ns.saturating_sub(t0) as f64 / s) as u64);
+        }
+        for t in &targets {
+            if let Err(e) = sock.send_to(&p.data, t)
+                && e.kind() != std::io::ErrorKind::ConnectionRefused
+            {
+                bail!("cannot send to {t}: {e}");
+            }
+        }
+        sent_bytes += p.data.len() as u64;
+        let exporter = a.as_exporter.unwrap_or(p.src);
+        let _ = dec.decode(exporter, p.ts_ns, &p.data, &mut batch);
+        bar.set_position(i as u64 + 1);
+    }
+    bar.finish_and_clear();
+    let elapsed = start.elapsed().as_secs_f64();
+    let (flows, packets, bytes) = (
+        batch.len(),
+        batch.packets.iter().sum::<u64>(),
+        batch.bytes.iter().sum::<u64>(),
+    );
+    eprintln!(
+        "flowsight replay: {} datagrams ({} bytes) carrying {} flows to {} target(s) in {:.2} s: {:.0} datagrams/s",
+        payloads.len(),
+        sent_bytes,
+        flows,
+        targets.len(),
+        elapsed,
+        payloads.len() as f64 / elapsed.max(1e-9)
+    );
+    if a.summary_json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "datagrams": payloads.len(), "payload_bytes": sent_bytes,
+                "flows": flows, "packets": packets, "bytes": bytes, "elapsed_s": elapsed,
+            })
+        );
+    }
+    Ok(())
+}
