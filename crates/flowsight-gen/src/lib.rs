@@ -133,6 +133,14 @@ pub struct Totals {
     pub bytes: u64,
 }
 
+impl std::ops::AddAssign for Totals {
+    fn add_assign(&mut self, o: Totals) {
+        self.flows += o.flows;
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+    }
+}
+
 impl Totals {
     fn add(&mut self, r: &FlowRecord) {
         self.flows += 1;
@@ -228,6 +236,11 @@ const MAX_WAIT_NS: u64 = 100_000_000;
 /// encoded so far.
 pub struct Generator {
     cfg: GenConfig,
+    /// Per exporter / protocol (256 = ARP) / scenario counters, indexed: no per-flow
+    /// allocation; [`Generator::truth`] turns them into named maps.
+    per_exporter: Vec<Totals>,
+    per_proto: Vec<Totals>,
+    per_scenario: Vec<Totals>,
     rng: Rng,
     model: Model,
     sources: Vec<Source>,
@@ -330,6 +343,9 @@ impl Generator {
             })
             .collect();
         Ok(Generator {
+            per_exporter: vec![Totals::default(); cfg.exporters.len()],
+            per_proto: vec![Totals::default(); 257],
+            per_scenario: vec![Totals::default(); cfg.scenarios.len()],
             rng,
             model,
             sources,
@@ -344,8 +360,41 @@ impl Generator {
     }
 
     /// The ground truth of what has been encoded into datagrams so far.
-    pub fn truth(&self) -> &Truth {
-        &self.truth
+    pub fn truth(&self) -> Truth {
+        let mut t = self.truth.clone();
+        for (i, c) in self
+            .per_exporter
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.flows > 0)
+        {
+            t.exporters.insert(self.cfg.exporters[i].to_string(), *c);
+        }
+        for (p, c) in self
+            .per_proto
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.flows > 0)
+        {
+            let name = if p == 256 {
+                "ARP".to_string()
+            } else {
+                proto_name(p as u8).map_or_else(|| p.to_string(), str::to_string)
+            };
+            t.protocols.insert(name, *c);
+        }
+        for (i, c) in self
+            .per_scenario
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.flows > 0)
+        {
+            let s = &self.cfg.scenarios[i];
+            *t.scenarios
+                .entry(format!("{} {}", s.kind.name(), s.target))
+                .or_default() += *c;
+        }
+        t
     }
 
     /// The configuration.
@@ -450,15 +499,26 @@ impl Generator {
             if n == 0 {
                 break; // cannot happen with our encoders; avoid looping forever
             }
-            let exporter_name = self.cfg.exporters[e].to_string();
             for (r, origin) in &ex.buf[done..done + n] {
-                account(
-                    &mut self.truth,
-                    r,
-                    *origin,
-                    &exporter_name,
-                    &self.cfg.scenarios,
-                );
+                self.truth.flows += 1;
+                self.truth.packets += r.packets;
+                self.truth.bytes += r.bytes;
+                self.truth.scaled_packets += r.scaled_packets();
+                self.truth.scaled_bytes += r.scaled_bytes();
+                self.per_exporter[e].add(r);
+                self.per_proto[if r.etype == 0x0806 {
+                    256
+                } else {
+                    r.proto as usize
+                }]
+                .add(r);
+                match origin {
+                    Origin::Background => self.truth.background.add(r),
+                    Origin::Scenario(i) => self.per_scenario[*i].add(r),
+                }
+                if let Some(dst) = addr_to_ip(&r.dst_addr) {
+                    self.truth.dst_bytes.entry(dst).or_default().add(r);
+                }
             }
             self.truth.datagrams += 1;
             self.out.push_back(Datagram {
@@ -470,45 +530,6 @@ impl Generator {
             done += n;
         }
         ex.buf.clear();
-    }
-}
-
-fn account(
-    truth: &mut Truth,
-    r: &FlowRecord,
-    origin: Origin,
-    exporter: &str,
-    scenarios: &[Scenario],
-) {
-    truth.flows += 1;
-    truth.packets += r.packets;
-    truth.bytes += r.bytes;
-    truth.scaled_packets += r.scaled_packets();
-    truth.scaled_bytes += r.scaled_bytes();
-    truth
-        .exporters
-        .entry(exporter.to_string())
-        .or_default()
-        .add(r);
-    let proto = if r.etype == 0x0806 {
-        "ARP".to_string()
-    } else {
-        proto_name(r.proto).map_or_else(|| r.proto.to_string(), str::to_string)
-    };
-    truth.protocols.entry(proto).or_default().add(r);
-    match origin {
-        Origin::Background => truth.background.add(r),
-        Origin::Scenario(i) => {
-            let s = &scenarios[i];
-            truth
-                .scenarios
-                .entry(format!("{} {}", s.kind.name(), s.target))
-                .or_default()
-                .add(r);
-        }
-    }
-    if let Some(dst) = addr_to_ip(&r.dst_addr) {
-        truth.dst_bytes.entry(dst).or_default().add(r);
     }
 }
 
@@ -597,7 +618,7 @@ mod tests {
     fn run(cfg: GenConfig) -> (Vec<Datagram>, Truth) {
         let mut g = Generator::new(cfg).unwrap();
         let d: Vec<_> = g.by_ref().collect();
-        (d, g.truth().clone())
+        (d, g.truth())
     }
 
     #[test]

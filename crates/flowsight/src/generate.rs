@@ -319,7 +319,7 @@ pub fn run(a: GenerateArgs) -> Result<()> {
     if let Some(w) = pcap {
         w.finish()?;
     }
-    let truth = generator.truth();
+    let truth = &generator.truth();
     let achieved = truth.flows as f64 / elapsed.max(1e-9);
     eprintln!(
         "flowsight generate: {} flows ({} packets, {} bytes) in {} datagrams from {} exporter(s) to {} target(s){} in {:.2} s: {:.0} flows/s{}{}",
