@@ -421,6 +421,15 @@ impl Generator {
                 }
                 break;
             };
+            // Datagrams whose oldest record reached its deadline go out at that deadline,
+            // before this flow: at low rates a record waits MAX_WAIT, not until the next one.
+            for e in 0..self.exporters.len() {
+                let ex = &self.exporters[e];
+                if !ex.buf.is_empty() && ex.first_t + MAX_WAIT_NS <= t {
+                    let deadline = ex.first_t + MAX_WAIT_NS;
+                    self.flush(e, deadline);
+                }
+            }
             let abs = self.cfg.start_ns + t;
             self.scratch.clear();
             let origin = self.sources[si].origin;
@@ -462,13 +471,6 @@ impl Generator {
                 }
             }
             self.scratch = recs;
-            // Cut datagrams that have waited long enough.
-            for e in 0..self.exporters.len() {
-                let ex = &self.exporters[e];
-                if !ex.buf.is_empty() && t.saturating_sub(ex.first_t) >= MAX_WAIT_NS {
-                    self.flush(e, t);
-                }
-            }
         }
     }
 
@@ -478,8 +480,10 @@ impl Generator {
         if ex.buf.is_empty() {
             return;
         }
+        // End of the run: the deadline, but not past the run's duration.
         let t = if t == u64::MAX {
-            ex.first_t + MAX_WAIT_NS.min(1)
+            let end = self.cfg.duration_ns.unwrap_or(u64::MAX).max(ex.first_t);
+            (ex.first_t + MAX_WAIT_NS).min(end)
         } else {
             t
         };
