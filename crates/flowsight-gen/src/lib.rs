@@ -250,6 +250,8 @@ pub struct Generator {
     generated: u64,
     scratch: Vec<FlowRecord>,
     done: bool,
+    /// Virtual time of the latest flow generated.
+    last_t: u64,
 }
 
 impl std::fmt::Debug for Generator {
@@ -355,6 +357,7 @@ impl Generator {
             generated: 0,
             scratch: Vec::with_capacity(4),
             done: false,
+            last_t: 0,
             cfg,
         })
     }
@@ -431,6 +434,7 @@ impl Generator {
                 }
             }
             let abs = self.cfg.start_ns + t;
+            self.last_t = t;
             self.scratch.clear();
             let origin = self.sources[si].origin;
             match origin {
@@ -480,10 +484,10 @@ impl Generator {
         if ex.buf.is_empty() {
             return;
         }
-        // End of the run: the deadline, but not past the run's duration.
+        // End of the run: nothing more will come, so the last records go out with the last
+        // flow rather than waiting for their deadline.
         let t = if t == u64::MAX {
-            let end = self.cfg.duration_ns.unwrap_or(u64::MAX).max(ex.first_t);
-            (ex.first_t + MAX_WAIT_NS).min(end)
+            self.last_t.max(ex.first_t)
         } else {
             t
         };

@@ -322,7 +322,7 @@ pub fn run(a: GenerateArgs) -> Result<()> {
     let truth = &generator.truth();
     let achieved = truth.flows as f64 / elapsed.max(1e-9);
     eprintln!(
-        "flowsight generate: {} flows ({} packets, {} bytes) in {} datagrams from {} exporter(s) to {} target(s){} in {:.2} s: {:.0} flows/s{}{}",
+        "flowsight generate: {} flows ({} packets, {} bytes) in {} datagrams from {} exporter(s) to {} target(s){} in {:.2} s: {} flows/s{}{}",
         truth.flows,
         truth.packets,
         truth.bytes,
@@ -333,7 +333,11 @@ pub fn run(a: GenerateArgs) -> Result<()> {
             .as_ref()
             .map_or(String::new(), |p| format!(" and {}", p.display())),
         elapsed,
-        achieved,
+        if achieved < 100.0 {
+            format!("{achieved:.2}")
+        } else {
+            format!("{achieved:.0}")
+        },
         rate.map_or(" (max)".to_string(), |r| format!(
             " (target {r:.0} background)"
         )),
