@@ -114,5 +114,77 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// UDP payloads of a golden capture (classic pcap, Ethernet/IPv4).
+fn capture(name: &str) -> Vec<Vec<u8>> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../../testdata/captures/{name}.pcap"));
+    let b = std::fs::read(&path).unwrap_or_default();
+    let mut v = Vec::new();
+    let mut o = 24;
+    while o + 16 <= b.len() {
+        let incl = u32::from_le_bytes([b[o + 8], b[o + 9], b[o + 10], b[o + 11]]) as usize;
+        let ip = &b[o + 16 + 14..o + 16 + incl];
+        o += 16 + incl;
+        if ip[9] == 17 {
+            let ihl = (ip[0] & 15) as usize * 4;
+            v.push(ip[ihl + 8..].to_vec());
+        }
+    }
+    v
+}
+
+/// The real exporters' own templates and record layouts (softflowd, pmacct, nfreplay).
+fn bench_captures(c: &mut Criterion) {
+    let exporter: IpAddr = IpAddr::from([127, 0, 0, 1]);
+    let mut g = c.benchmark_group("decode_capture");
+    g.sample_size(20);
+    for name in [
+        "softflowd-v9",
+        "softflowd-ipfix",
+        "pmacct-nfprobe-ipfix",
+        "nfreplay-v9",
+        "softflowd-v5",
+    ] {
+        let pkts = capture(name);
+        if pkts.is_empty() {
+            continue;
+        }
+        let mut dec = Decoder::default();
+        let mut batch = FlowBatch::default();
+        for p in &pkts {
+            let _ = dec.decode(exporter, T0, p, &mut batch);
+        }
+        let flows = batch.len() as u64;
+        g.throughput(Throughput::Elements(flows));
+        g.bench_with_input(BenchmarkId::new("flowsight", name), &pkts, |b, pkts| {
+            b.iter(|| {
+                batch.clear();
+                for p in pkts {
+                    let _ = dec.decode(exporter, T0, black_box(p), &mut batch);
+                }
+                black_box(batch.len())
+            })
+        });
+        g.bench_with_input(
+            BenchmarkId::new("netflow_parser", name),
+            &pkts,
+            |b, pkts| {
+                let mut parser = netflow_parser::NetflowParser::default();
+                for p in pkts {
+                    let _ = parser.parse_bytes(p);
+                }
+                b.iter(|| {
+                    let mut n = 0usize;
+                    for p in pkts {
+                        n += parser.parse_bytes(black_box(p)).packets.len();
+                    }
+                    black_box(n)
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_captures);
 criterion_main!(benches);

@@ -3,11 +3,11 @@
 //! template field is decoded for all rows in one tight loop writing straight into its column.
 //! Records-at-a-time would touch ~45 column vectors per record; this touches one per loop.
 
-use crate::ie::{Scratch, Target, addr_of, apply, finalize, finalize_l3, mac_of};
+use crate::ie::{Scratch, Target, addr_of, apply, finalize, mac_of};
 use crate::reader::uint_be;
 use crate::template::{Plan, SamplingTable};
 use crate::templated::MsgHeader;
-use flowsight_schema::{FlowBatch, FlowRecord};
+use flowsight_schema::{FlowBatch, FlowRecord, addr_is_v4};
 
 /// Decodes `n = body.len() / len` records (the rest is padding, RFC 7011 s3.3.1).
 #[allow(clippy::too_many_arguments)]
@@ -190,23 +190,31 @@ pub(crate) fn decode_fixed(
         }
     }
 
-    // Ethernet type from the address family, ICMP type/code from the port, per row.
-    if !plan.has_etype || !plan.has_icmp {
-        for row in start..start + n {
-            let mut rec = FlowRecord {
-                src_addr: out.src_addr[row],
-                dst_addr: out.dst_addr[row],
-                proto: out.proto[row],
-                dst_port: out.dst_port[row],
-                etype: out.etype[row],
-                icmp_type: out.icmp_type[row],
-                icmp_code: out.icmp_code[row],
-                ..FlowRecord::default()
+    // Ethernet type from the address family, ICMP type/code from the port, per row (the
+    // same rules as `ie::finalize_l3`, without building a record per row).
+    if !plan.has_etype {
+        let rows = out.etype[start..]
+            .iter_mut()
+            .zip(&out.src_addr[start..])
+            .zip(&out.dst_addr[start..]);
+        for ((et, src), dst) in rows {
+            *et = if *src == [0; 16] && *dst == [0; 16] {
+                0
+            } else if addr_is_v4(src) || addr_is_v4(dst) {
+                0x0800
+            } else {
+                0x86dd
             };
-            finalize_l3(&mut rec, plan.has_etype, plan.has_icmp, 0);
-            out.etype[row] = rec.etype;
-            out.icmp_type[row] = rec.icmp_type;
-            out.icmp_code[row] = rec.icmp_code;
+        }
+    }
+    if !plan.has_icmp {
+        for row in start..start + n {
+            let p = out.proto[row];
+            if p == 1 || p == 58 {
+                let port = out.dst_port[row];
+                out.icmp_type[row] = (port >> 8) as u8;
+                out.icmp_code[row] = port as u8;
+            }
         }
     }
     n
