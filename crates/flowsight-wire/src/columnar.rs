@@ -149,7 +149,7 @@ pub(crate) fn decode_fixed(
 
     // Times, column-wise when every scratch field is a time computable on its own.
     let times_done =
-        !plan.scratch.is_empty() && columnar_times(plan, len, hdr, sys_init, body, start, out);
+        !plan.scratch.is_empty() && columnar_scratch(plan, len, hdr, sys_init, body, start, out);
 
     // Otherwise times, sampling, totals: per record, only the template's scratch fields.
     if !plan.scratch.is_empty() && !times_done {
@@ -193,13 +193,23 @@ pub(crate) fn decode_fixed(
     // Ethernet type from the address family, ICMP type/code from the port, per row (the
     // same rules as `ie::finalize_l3`, without building a record per row).
     if !plan.has_etype {
+        // ipVersion (IE 60) decides only for rows without addresses.
+        let ipv = plan
+            .scratch
+            .iter()
+            .find(|s| s.target == Target::IpVersion)
+            .copied();
         let rows = out.etype[start..]
             .iter_mut()
             .zip(&out.src_addr[start..])
             .zip(&out.dst_addr[start..]);
-        for ((et, src), dst) in rows {
+        for (i, ((et, src), dst)) in rows.enumerate() {
             *et = if *src == [0; 16] && *dst == [0; 16] {
-                0
+                match ipv.map(|s| body[i * len + s.off as usize]) {
+                    Some(4) => 0x0800,
+                    Some(6) => 0x86dd,
+                    _ => 0,
+                }
             } else if addr_is_v4(src) || addr_is_v4(dst) {
                 0x0800
             } else {
@@ -237,7 +247,7 @@ fn time_kind(t: Target) -> Option<(bool, u8)> {
 
 /// Decodes the time fields column-wise; returns false (doing nothing) when the template has
 /// scratch fields this cannot handle, so the per-record path runs instead.
-fn columnar_times(
+fn columnar_scratch(
     plan: &Plan,
     len: usize,
     hdr: &MsgHeader,
@@ -247,7 +257,20 @@ fn columnar_times(
     out: &mut FlowBatch,
 ) -> bool {
     let mut best: [Option<(u8, crate::template::Step)>; 2] = [None, None];
+    // Fields that only fill gaps, applied after the times (same rules as `ie::finalize`).
+    let mut fallbacks: Vec<crate::template::Step> = Vec::new();
     for st in &plan.scratch {
+        if matches!(
+            st.target,
+            Target::IpVersion
+                | Target::PostSrcMac
+                | Target::PostDstMac
+                | Target::BytesTotal
+                | Target::PacketsTotal
+        ) {
+            fallbacks.push(*st);
+            continue;
+        }
         let Some((is_start, prio)) = time_kind(st.target) else {
             return false;
         };
@@ -284,6 +307,38 @@ fn columnar_times(
         };
         for (dst, rec) in col[start..].iter_mut().zip(body.chunks_exact(len)) {
             *dst = convert(st.target, &rec[o..o + l]);
+        }
+    }
+    for st in &fallbacks {
+        let (o, l) = (st.off as usize, st.len as usize);
+        let rows = body.chunks_exact(len);
+        match st.target {
+            Target::PostSrcMac => {
+                for (m, r) in out.src_mac[start..].iter_mut().zip(rows) {
+                    if *m == 0 {
+                        *m = mac_of(&r[o..o + l]);
+                    }
+                }
+            }
+            Target::PostDstMac => {
+                for (m, r) in out.dst_mac[start..].iter_mut().zip(rows) {
+                    if *m == 0 {
+                        *m = mac_of(&r[o..o + l]);
+                    }
+                }
+            }
+            Target::BytesTotal if !plan.has_bytes => {
+                for (b, r) in out.bytes[start..].iter_mut().zip(rows) {
+                    *b = uint_be(&r[o..o + l]);
+                }
+            }
+            Target::PacketsTotal if !plan.has_packets => {
+                for (p, r) in out.packets[start..].iter_mut().zip(rows) {
+                    *p = uint_be(&r[o..o + l]);
+                }
+            }
+            // ipVersion only decides the etype of rows without addresses (see below).
+            _ => {}
         }
     }
     // One side only: it stands for both.
