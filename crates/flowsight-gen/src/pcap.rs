@@ -80,7 +80,7 @@ impl<W: Write> PcapWriter<W> {
                 f.extend_from_slice(&[0x40, 0, 64, proto, 0, 0]);
                 f.extend_from_slice(&s.octets());
                 f.extend_from_slice(&d.octets());
-                let c = checksum(&f[start..start + 20]);
+                let c = flowsight_wire::packet::checksum(&f[start..start + 20]);
                 f[start + 10..start + 12].copy_from_slice(&c.to_be_bytes());
                 self.ip_id = self.ip_id.wrapping_add(1);
             }
@@ -112,15 +112,4 @@ impl<W: Write> PcapWriter<W> {
         self.w.flush()?;
         Ok(self.w)
     }
-}
-
-fn checksum(b: &[u8]) -> u16 {
-    let mut s: u32 = b
-        .chunks(2)
-        .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32)
-        .sum();
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    !(s as u16)
 }

@@ -114,23 +114,14 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-/// UDP payloads of a golden capture (classic pcap, Ethernet/IPv4).
+/// Flow export payloads of a golden capture.
 fn capture(name: &str) -> Vec<Vec<u8>> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join(format!("../../testdata/captures/{name}.pcap"));
-    let b = std::fs::read(&path).unwrap_or_default();
-    let mut v = Vec::new();
-    let mut o = 24;
-    while o + 16 <= b.len() {
-        let incl = u32::from_le_bytes([b[o + 8], b[o + 9], b[o + 10], b[o + 11]]) as usize;
-        let ip = &b[o + 16 + 14..o + 16 + incl];
-        o += 16 + incl;
-        if ip[9] == 17 {
-            let ihl = (ip[0] & 15) as usize * 4;
-            v.push(ip[ihl + 8..].to_vec());
-        }
-    }
-    v
+    let bytes = std::fs::read(&path).unwrap_or_default();
+    flowsight_capture::payloads(&bytes)
+        .map(|v| v.into_iter().map(|p| p.data).collect())
+        .unwrap_or_default()
 }
 
 /// The real exporters' own templates and record layouts (softflowd, pmacct, nfreplay).

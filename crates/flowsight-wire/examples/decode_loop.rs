@@ -8,19 +8,10 @@ use std::net::IpAddr;
 fn payloads(name: &str) -> Vec<Vec<u8>> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join(format!("../../testdata/captures/{name}.pcap"));
-    let b = std::fs::read(&path).unwrap_or_default();
-    let mut v = Vec::new();
-    let mut o = 24;
-    while o + 16 <= b.len() {
-        let incl = u32::from_le_bytes([b[o + 8], b[o + 9], b[o + 10], b[o + 11]]) as usize;
-        let ip = &b[o + 16 + 14..o + 16 + incl];
-        o += 16 + incl;
-        if ip[9] == 17 {
-            let ihl = (ip[0] & 15) as usize * 4;
-            v.push(ip[ihl + 8..].to_vec());
-        }
-    }
-    v
+    let bytes = std::fs::read(&path).unwrap_or_default();
+    flowsight_capture::payloads(&bytes)
+        .map(|v| v.into_iter().map(|p| p.data).collect())
+        .unwrap_or_default()
 }
 
 fn main() {

@@ -198,7 +198,8 @@ fn put_mac(out: &mut Vec<u8>, m: u64) {
     out.extend_from_slice(&m.to_be_bytes()[2..]);
 }
 
-fn checksum(b: &[u8]) -> u16 {
+/// The Internet checksum (RFC 1071) of `b`, as IPv4 headers carry it.
+pub fn checksum(b: &[u8]) -> u16 {
     let mut s: u32 = b
         .chunks(2)
         .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32)

@@ -1,8 +1,8 @@
 //! `flowsight decode FILE.pcap`: flows of a capture as goflow2-layout NDJSON or a table.
 
-use crate::capture::{CaptureIssue, Extractor, read_frames};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
+use flowsight_capture::{CaptureIssue, Extractor, read_frames};
 use flowsight_schema::{FlowBatch, FlowRecord, addr_to_ip, flow_type, proto_name};
 use flowsight_wire::{Decoder, Format};
 use std::collections::BTreeMap;

@@ -5,8 +5,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use flowsight_gen::pcap::PcapWriter;
 use flowsight_gen::{GenConfig, Generator, OutFormat, Scenario, TemplateInterval, parse_seconds};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -251,24 +250,10 @@ pub fn run(a: GenerateArgs) -> Result<()> {
     let mut tcp_seq = vec![1u32; exporters.len()];
 
     let total = a.flows.unwrap_or(0);
-    let bar = if std::io::stderr().is_terminal() {
-        let b = if total > 0 {
-            ProgressBar::new(total)
-        } else {
-            ProgressBar::new_spinner()
-        };
-        b.set_draw_target(ProgressDrawTarget::stderr_with_hz(4));
-        b.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} flows {per_sec} {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
-    } else {
-        ProgressBar::hidden()
-    };
-
+    let bar = crate::progress_bar(
+        (total > 0).then_some(total),
+        "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} flows {per_sec} {msg}",
+    );
     let paced = rate.is_some() && !targets.is_empty();
     let start = Instant::now();
     let mut send_errors = 0u64;

@@ -1,6 +1,5 @@
 //! `flowsight`: NetFlow / IPFIX / sFlow collector and traffic analyzer.
 
-mod capture;
 mod decode;
 mod generate;
 mod replay;
@@ -58,4 +57,22 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// A progress bar on stderr when it is a terminal, hidden otherwise (CI logs, pipes).
+pub(crate) fn progress_bar(len: Option<u64>, template: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let b = match len {
+        Some(n) => indicatif::ProgressBar::new(n),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    b.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(4));
+    b.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    b
 }

@@ -1,14 +1,12 @@
 //! `flowsight replay FILE.pcap --target HOST:PORT`: resends the flow export payloads of a
 //! capture (any format, pcap or pcapng) with the original timing, faster, or at full speed.
 
-use crate::capture::{Extractor, read_frames};
 use crate::generate::pace;
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use flowsight_capture::{Extractor, read_frames};
 use flowsight_schema::FlowBatch;
 use flowsight_wire::Decoder;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::IsTerminal;
 use std::net::{IpAddr, Ipv4Addr, ToSocketAddrs, UdpSocket};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -91,19 +89,10 @@ pub fn run(a: ReplayArgs) -> Result<()> {
             "--as-exporter {bind}: cannot send from this address (it must be local, e.g. 127.0.0.5)"
         )
     })?;
-    let bar = if std::io::stderr().is_terminal() {
-        let b = ProgressBar::new(payloads.len() as u64);
-        b.set_draw_target(ProgressDrawTarget::stderr_with_hz(4));
-        b.set_style(
-            ProgressStyle::with_template(
-                "[{elapsed_precise}] {bar:40} {pos}/{len} datagrams {per_sec}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = crate::progress_bar(
+        Some(payloads.len() as u64),
+        "[{elapsed_precise}] {bar:40} {pos}/{len} datagrams {per_sec}",
+    );
     // Count what the payloads carry, with our own decoder, for the summary.
     let mut dec = Decoder::default();
     let mut batch = FlowBatch::default();

@@ -10,21 +10,14 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// UDP payloads of a classic little-endian pcap of Ethernet/IPv4 frames.
+/// Flow export payloads of a capture.
 fn payloads(path: &PathBuf) -> Vec<Vec<u8>> {
-    let b = std::fs::read(path).unwrap();
-    let mut o = 24;
-    let mut v = Vec::new();
-    while o + 16 <= b.len() {
-        let incl = u32::from_le_bytes(b[o + 8..o + 12].try_into().unwrap()) as usize;
-        let ip = &b[o + 16 + 14..o + 16 + incl];
-        o += 16 + incl;
-        if ip[9] == 17 {
-            let ihl = (ip[0] & 15) as usize * 4;
-            v.push(ip[ihl + 8..].to_vec());
-        }
-    }
-    v
+    let bytes = std::fs::read(path).unwrap();
+    flowsight_capture::payloads(&bytes)
+        .unwrap()
+        .into_iter()
+        .map(|p| p.data)
+        .collect()
 }
 
 #[test]

@@ -1,10 +1,48 @@
 //! Reading flow export datagrams out of packet captures (pcap and pcapng): link layers,
 //! IPv4/IPv6, UDP payloads, and TCP streams reassembled into IPFIX messages.
-
-use anyhow::{Context, Result, bail};
+//!
+//! Classic pcap is parsed here (so a damaged record can be skipped by resynchronizing on the
+//! next sane header); pcapng goes through `pcap-file`.
+//!
+//! ```no_run
+//! let bytes = std::fs::read("export.pcap").unwrap();
+//! for p in flowsight_capture::payloads(&bytes).unwrap() {
+//!     println!("{} bytes from {}", p.data.len(), p.src);
+//! }
+//! ```
 use flowsight_wire::IpfixStream;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Why a capture cannot be read at all (damage inside a readable file is a [`CaptureIssue`]).
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    /// The file does not start like a pcap or pcapng file.
+    #[error(
+        "not a pcap or pcapng file (magic {0:#010x}); capture export traffic with `tshark -i lo -f 'udp port 2055' -w FILE.pcap` or tcpdump"
+    )]
+    NotACapture(u32),
+    /// The file is shorter than any header.
+    #[error("file is {0} bytes long: too short for a pcap or pcapng header")]
+    TooShort(usize),
+    /// The pcapng section header is unreadable.
+    #[error("reading the pcapng section header: {0}")]
+    Pcapng(String),
+}
+
+type Result<T> = std::result::Result<T, CaptureError>;
+
+/// Every flow export payload of a capture (UDP datagrams and IPFIX messages from TCP), in
+/// order, ignoring damage (use [`read_frames`] and [`Extractor`] to see it).
+pub fn payloads(bytes: &[u8]) -> Result<Vec<Payload>> {
+    let (frames, _) = read_frames(bytes)?;
+    let mut ex = Extractor::default();
+    let mut issues = Vec::new();
+    Ok(frames
+        .iter()
+        .flat_map(|f| ex.extract(f, &mut issues))
+        .collect())
+}
 
 /// One captured frame.
 #[derive(Debug)]
@@ -35,25 +73,19 @@ pub struct CaptureIssue {
 /// the read (reported).
 pub fn read_frames(bytes: &[u8]) -> Result<(Vec<Frame>, Vec<CaptureIssue>)> {
     if bytes.len() < 4 {
-        bail!(
-            "file is {} bytes long: too short for a pcap or pcapng header",
-            bytes.len()
-        );
+        return Err(CaptureError::TooShort(bytes.len()));
     }
     let magic = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
     match magic {
         0x0a0d_0d0a => read_pcapng(bytes),
         0xa1b2_c3d4 | 0xd4c3_b2a1 | 0xa1b2_3c4d | 0x4d3c_b2a1 => read_pcap(bytes),
-        _ => bail!(
-            "not a pcap or pcapng file (magic {magic:#010x}); capture export traffic with \
-             `tshark -i lo -f 'udp port 2055' -w FILE.pcap` or tcpdump"
-        ),
+        _ => Err(CaptureError::NotACapture(magic)),
     }
 }
 
 fn read_pcap(b: &[u8]) -> Result<(Vec<Frame>, Vec<CaptureIssue>)> {
     if b.len() < 24 {
-        bail!("pcap global header truncated: {} of 24 bytes", b.len());
+        return Err(CaptureError::TooShort(b.len()));
     }
     let magic = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     let le = magic == 0xa1b2_c3d4 || magic == 0xa1b2_3c4d;
@@ -145,7 +177,7 @@ fn read_pcap(b: &[u8]) -> Result<(Vec<Frame>, Vec<CaptureIssue>)> {
 
 fn read_pcapng(b: &[u8]) -> Result<(Vec<Frame>, Vec<CaptureIssue>)> {
     use pcap_file::pcapng::{Block, PcapNgReader};
-    let mut reader = PcapNgReader::new(b).context("reading the pcapng section header")?;
+    let mut reader = PcapNgReader::new(b).map_err(|e| CaptureError::Pcapng(e.to_string()))?;
     let mut frames = Vec::new();
     let mut issues = Vec::new();
     let mut number = 0u64;
