@@ -411,3 +411,77 @@ fn bad_input_gives_one_clear_line() {
     assert!(err.contains("cannot read /nonexistent/x.pcap"), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn ipfix_over_tcp_delivers_the_truth() {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accept both exporters' connections and keep their byte streams.
+    let server = std::thread::spawn(move || {
+        let mut streams = Vec::new();
+        for _ in 0..2 {
+            let (mut s, peer) = listener.accept().unwrap();
+            let h = std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                s.read_to_end(&mut buf).unwrap();
+                (peer.ip(), buf)
+            });
+            streams.push(h);
+        }
+        streams
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    let dir = tmpdir("tcp");
+    let pcap = dir.join("tcp.pcap");
+    let truth = generate(&[
+        "--target",
+        &format!("127.0.0.1:{port}"),
+        "--transport",
+        "tcp",
+        "--exporters",
+        "2",
+        "--flows",
+        "5000",
+        "--rate",
+        "max",
+        "--seed",
+        "21",
+        "--out",
+        pcap.to_str().unwrap(),
+    ]);
+    let streams = server.join().unwrap();
+    let mut dec = flowsight_wire::Decoder::default();
+    let mut batch = flowsight_schema::FlowBatch::default();
+    for (peer, bytes) in &streams {
+        // Each exporter connected from its own address.
+        assert!(peer.to_string().starts_with("127.0.0."), "{peer}");
+        let mut s = flowsight_wire::IpfixStream::new();
+        s.push(bytes);
+        while let Some(m) = s.next_message().unwrap() {
+            dec.decode(*peer, 0, &m, &mut batch).unwrap();
+        }
+        assert_eq!(
+            s.buffered(),
+            0,
+            "a partial message at the end of the stream"
+        );
+    }
+    assert_ne!(streams[0].0, streams[1].0);
+    assert_eq!(batch.len() as u64, truth["flows"].as_u64().unwrap());
+    assert_eq!(
+        batch.bytes.iter().sum::<u64>(),
+        truth["bytes"].as_u64().unwrap()
+    );
+    // The pcap of the TCP segments decodes to the same flows.
+    let out = Command::new(bin())
+        .args(["decode", "--summary=json", pcap.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["flows"], truth["flows"]);
+    assert_eq!(s["bytes"], truth["bytes"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
