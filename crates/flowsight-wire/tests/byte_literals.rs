@@ -377,3 +377,84 @@ fn sflow_v5_datagram() {
         (5, 1_000_000_000, 10_000)
     );
 }
+
+/// sFlow v5 expanded flow sample (format 0:3) with an IPv6 raw header (header protocol 12),
+/// and extended router (0:1002) and gateway (0:1003) records.
+#[test]
+fn sflow_v5_expanded_flow_sample() {
+    #[rustfmt::skip]
+    let mut pkt: Vec<u8> = vec![
+        0, 0, 0, 5,             // version 5
+        0, 0, 0, 2,             // agent address type IPv6
+        0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x09, // agent 2001:db8::9
+        0, 0, 0, 0,             // sub_agent_id
+        0, 0, 0, 7,             // sequence_number 7
+        0, 0, 0, 0,             // uptime
+        0, 0, 0, 1,             // num_samples 1
+        0, 0, 0, 3,             // data_format 0:3 flow_sample_expanded
+        0, 0, 0, 0,             // length (patched below)
+        0, 0, 0, 1,             // sequence_number
+        0, 0, 0, 0,             // source_id_type 0 (ifIndex)
+        0, 0, 0x01, 0x2c,       // source_id_index 300
+        0, 0, 0x03, 0xe8,       // sampling_rate 1000
+        0, 0, 0, 0,             // sample_pool
+        0, 0, 0, 0,             // drops
+        0, 0, 0, 0,             // input format 0
+        0, 0, 0x01, 0x2c,       // input ifIndex 300
+        0, 0, 0, 0,             // output format 0
+        0, 0, 0x01, 0x2d,       // output ifIndex 301
+        0, 0, 0, 3,             // flow_records 3
+        // sampled_header: IPv6 + UDP
+        0, 0, 0, 1,             // data_format 0:1
+        0, 0, 0, 0x40,          // length 64 (16 + 48)
+        0, 0, 0, 12,            // header_protocol 12: IPv6
+        0, 0, 0x02, 0x00,       // frame_length 512
+        0, 0, 0, 0,             // stripped
+        0, 0, 0, 0x30,          // header length 48
+        0x60, 0x00, 0x12, 0x34, // v6, traffic class 0, flow label 0x1234
+        0x00, 0x08, 17, 55,     // payload length 8, next header UDP, hop limit 55
+        0x20, 0x01, 0x48, 0x60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x88, 0x88, // src 2001:4860::8888
+        0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, // dst 2001:db8::2
+        0x00, 0x35, 0xc0, 0x00, // UDP 53 -> 49152
+        0x00, 0x08, 0x00, 0x00, // UDP length, checksum
+        // extended_router: next hop IPv6, masks
+        0, 0, 0x03, 0xea,       // data_format 0:1002
+        0, 0, 0, 0x1c,          // length 28
+        0, 0, 0, 2,             // address type IPv6
+        0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, // next hop fe80::1
+        0, 0, 0, 32,            // src_mask_len 32
+        0, 0, 0, 48,            // dst_mask_len 48
+        // extended_gateway: BGP next hop, ASes, AS path [3356, 64500]
+        0, 0, 0x03, 0xeb,       // data_format 0:1003
+        0, 0, 0, 0x2c,          // length 44
+        0, 0, 0, 1,             // address type IPv4
+        192, 0, 2, 254,         // BGP next hop 192.0.2.254
+        0, 0, 0xfb, 0xf0,       // as (router's own) 64496
+        0, 0, 0x3b, 0x41,       // src_as 15169
+        0, 0, 0, 0,             // src_peer_as
+        0, 0, 0, 1,             // dst_as_path segments 1
+        0, 0, 0, 2,             // type AS_SEQUENCE
+        0, 0, 0, 2,             // 2 ASes
+        0, 0, 0x0d, 0x1c,       // 3356 (next-hop AS)
+        0, 0, 0xfb, 0xf4,       // 64500 (destination AS)
+    ];
+    pkt.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]); // communities 0, localpref 0
+    let sample_len = (pkt.len() - 48) as u32; // 40-byte header, format, length
+    pkt[44..48].copy_from_slice(&sample_len.to_be_bytes());
+    let (_, b) = decode(&[&pkt]);
+    let r = b.get(0).unwrap();
+    assert_eq!(r.sampler_address, addr_from_ip(ip("2001:db8::9")));
+    assert_eq!((r.sampling_rate, r.bytes, r.packets), (1000, 512, 1));
+    assert_eq!((r.in_if, r.out_if), (300, 301));
+    assert_eq!(r.etype, 0x86dd);
+    assert_eq!(r.src_addr, addr_from_ip(ip("2001:4860::8888")));
+    assert_eq!(
+        (r.proto, r.src_port, r.dst_port, r.ip_ttl),
+        (17, 53, 49152, 55)
+    );
+    assert_eq!(r.ipv6_flow_label, 0x1234);
+    assert_eq!(r.next_hop, addr_from_ip(ip("fe80::1")));
+    assert_eq!((r.src_net, r.dst_net), (32, 48));
+    assert_eq!(r.bgp_next_hop, addr_from_ip(ip("192.0.2.254")));
+    assert_eq!((r.src_as, r.next_hop_as, r.dst_as), (15169, 3356, 64500));
+}
