@@ -24,7 +24,7 @@ use flowsight_schema::{FlowRecord, addr_to_ip, proto_name};
 use flowsight_wire::{ExportEncoder, IpfixEncoder, LegacyEncoder, SflowEncoder, V9Encoder};
 use model::Model;
 use rng::Rng;
-pub use scenario::{Kind, Scenario, ScenarioError, parse_seconds};
+pub use scenario::{Kind, Scenario, parse_seconds};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -114,12 +114,25 @@ impl Default for GenConfig {
     }
 }
 
-/// Why a configuration was refused.
+/// The generator layer's one error type: a configuration or scenario that cannot run.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum GenError {
-    /// Nothing would ever be generated, or nothing stops the run.
+    /// Nothing would ever be generated, nothing stops the run, or the options contradict.
     #[error("{0}")]
     Config(String),
+    /// A scenario name that does not exist.
+    #[error(
+        "unknown scenario `{0}`; known: ddos-syn, udp-amplification, icmp-flood, port-scan, c2-beacon, exfiltration, arp-storm, short-packets"
+    )]
+    UnknownScenario(String),
+    /// A bad scenario key or value.
+    #[error("scenario `{scenario}`: {message}")]
+    BadScenario {
+        /// Scenario name.
+        scenario: String,
+        /// What is wrong and what is expected.
+        message: String,
+    },
 }
 
 /// Totals of one slice of the traffic.

@@ -1,6 +1,7 @@
 //! Attack and anomaly scenarios, mixable with background traffic, each with its own rate and
 //! start/stop times: `NAME[:key=value,...]`, e.g. `ddos-syn:target=10.1.0.10,start=10s,rate=5000`.
 
+use crate::GenError;
 use crate::rng::Rng;
 use flowsight_schema::{Addr, FlowRecord, addr_from_ip, addr_from_v4};
 use std::net::IpAddr;
@@ -88,24 +89,6 @@ pub struct Scenario {
     pub service: String,
 }
 
-/// Why a scenario specification was refused.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ScenarioError {
-    /// Unknown name.
-    #[error(
-        "unknown scenario `{0}`; known: ddos-syn, udp-amplification, icmp-flood, port-scan, c2-beacon, exfiltration, arp-storm, short-packets"
-    )]
-    Unknown(String),
-    /// A bad key or value.
-    #[error("scenario `{scenario}`: {message}")]
-    Bad {
-        /// Scenario name.
-        scenario: String,
-        /// What is wrong and what is expected.
-        message: String,
-    },
-}
-
 /// Parses `10s`, `1.5s`, `2m`, `500ms` or a plain number of seconds.
 pub fn parse_seconds(s: &str) -> Option<f64> {
     let (num, mult) = if let Some(v) = s.strip_suffix("ms") {
@@ -124,20 +107,20 @@ pub fn parse_seconds(s: &str) -> Option<f64> {
 }
 
 impl FromStr for Scenario {
-    type Err = ScenarioError;
+    type Err = GenError;
 
     fn from_str(spec: &str) -> Result<Self, Self::Err> {
         let (name, params) = spec.split_once(':').unwrap_or((spec, ""));
         let kind = Kind::ALL
             .into_iter()
             .find(|k| k.name() == name)
-            .ok_or_else(|| ScenarioError::Unknown(name.to_string()))?;
+            .ok_or_else(|| GenError::UnknownScenario(name.to_string()))?;
         let (target, source, rate) = kind.defaults();
-        let bad = |message: String| ScenarioError::Bad {
+        let bad = |message: String| GenError::BadScenario {
             scenario: name.to_string(),
             message,
         };
-        let ip = |v: &str| -> Result<IpAddr, ScenarioError> {
+        let ip = |v: &str| -> Result<IpAddr, GenError> {
             v.parse()
                 .map_err(|_| bad(format!("`{v}` is not an IP address")))
         };
@@ -369,7 +352,7 @@ mod tests {
         assert!((s.rate - 0.2).abs() < 1e-9);
         assert!(matches!(
             "nope".parse::<Scenario>(),
-            Err(ScenarioError::Unknown(_))
+            Err(GenError::UnknownScenario(_))
         ));
         assert!("ddos-syn:rate=-1".parse::<Scenario>().is_err());
         assert!("ddos-syn:target=notanip".parse::<Scenario>().is_err());
