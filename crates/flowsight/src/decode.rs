@@ -31,6 +31,11 @@ pub enum SummaryFormat {
 pub struct DecodeArgs {
     /// pcap or pcapng file of exported datagrams (UDP; IPFIX also over TCP).
     pub file: PathBuf,
+    /// nfdump-style filter, e.g. 'proto tcp and dst port 443' (see docs/filters.md).
+    pub filter: Option<String>,
+    /// Print how the filter was compiled, and exit.
+    #[arg(long)]
+    pub explain: bool,
     /// Output layout of the flows.
     #[arg(short, long, value_enum, default_value = "ndjson")]
     pub output: Output,
@@ -75,6 +80,16 @@ struct Summary {
 }
 
 pub fn run(a: DecodeArgs) -> Result<()> {
+    let filter = match &a.filter {
+        Some(f) => {
+            flowsight_query::filter::parse(f).map_err(|e| anyhow::anyhow!("\n{}", e.render()))?
+        }
+        None => flowsight_query::filter::Expr::Any,
+    };
+    if a.explain {
+        println!("{filter}");
+        return Ok(());
+    }
     let bytes =
         std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
     let (frames, mut issues) =
@@ -143,7 +158,10 @@ pub fn run(a: DecodeArgs) -> Result<()> {
                     );
                 }
             }
-            for r in batch.iter() {
+            for (i, r) in batch.iter().enumerate() {
+                if !filter.matches(&batch, i) {
+                    continue;
+                }
                 account(&mut sum, &r);
                 if a.summary.is_none() {
                     line.clear();

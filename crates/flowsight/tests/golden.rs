@@ -260,3 +260,51 @@ fn docs_schema_md_matches_the_registry() {
         "docs/schema.md is stale: run `cargo run -- schema > docs/schema.md`"
     );
 }
+
+#[test]
+fn decode_applies_an_nfdump_filter_and_explains_bad_ones() {
+    let (_, pcap, _) = captures()
+        .into_iter()
+        .find(|c| c.0 == "softflowd-v9")
+        .unwrap();
+    let all: Value = serde_json::from_str(&flowsight(&[
+        "decode",
+        "--summary=json",
+        pcap.to_str().unwrap(),
+    ]))
+    .unwrap();
+    let tcp: Value = serde_json::from_str(&flowsight(&[
+        "decode",
+        "--summary=json",
+        pcap.to_str().unwrap(),
+        "proto tcp",
+    ]))
+    .unwrap();
+    let not_tcp: Value = serde_json::from_str(&flowsight(&[
+        "decode",
+        "--summary=json",
+        pcap.to_str().unwrap(),
+        "not proto tcp",
+    ]))
+    .unwrap();
+    assert!(tcp["flows"].as_u64().unwrap() > 0);
+    assert_eq!(
+        tcp["flows"].as_u64().unwrap() + not_tcp["flows"].as_u64().unwrap(),
+        all["flows"].as_u64().unwrap()
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_flowsight"))
+        .args([
+            "decode",
+            pcap.to_str().unwrap(),
+            "proto tcp and dst prot 443",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("                  ^^^^"), "{err}");
+    assert!(
+        err.contains("expected ip, host, net, port or as after src/dst"),
+        "{err}"
+    );
+}
