@@ -181,3 +181,79 @@ fn filters_select_what_nfdump_selects() {
         mismatches.join("\n")
     );
 }
+
+/// nfdump's `-s STAT -n 10 -o csv` rows as (val, flows, packets, bytes).
+fn nfdump_stat(dir: &Path, stat: &str) -> Vec<(String, u64, u64, u64)> {
+    let out = Command::new("nfdump")
+        .arg("-R")
+        .arg(dir)
+        .args(["-s", stat, "-n", "10", "-o", "csv", "-N", "-q"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with("ts,") && l.split(',').count() >= 14)
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            (
+                c[4].trim().to_string(),
+                c[5].parse().unwrap(),
+                c[7].parse().unwrap(),
+                c[9].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn statistics_equal_nfdumps() {
+    use flowsight_query::filter::Expr;
+    use flowsight_query::stats::{compute, parse_spec};
+    let mut diffs = Vec::new();
+    for name in ["softflowd-v9", "pmacct-nfprobe-ipfix", "fprobe-v5"] {
+        let pcap = root().join(format!("testdata/captures/{name}.pcap"));
+        let batch = ours(&pcap);
+        let dir = nfcapd_of(&pcap, &format!("stat-{name}"));
+        for stat in [
+            "srcip/bytes",
+            "dstip/flows",
+            "ip/bytes",
+            "dstport/flows",
+            "srcport/bytes",
+            "port/packets",
+            "proto/packets",
+        ] {
+            let (key, order) = parse_spec(stat).unwrap();
+            let all = compute(&batch, &Expr::Any, key, order, usize::MAX);
+            let theirs = nfdump_stat(&dir, stat);
+            assert!(!theirs.is_empty(), "{name} {stat}: nfdump printed no rows");
+            for (rank, (val, fl, pkt, byt)) in theirs.iter().enumerate() {
+                // Each row nfdump shows has the same figures in flowsight ...
+                // nfdump -N prints protocols as numbers.
+                match all.rows.iter().find(|r| {
+                    &r.value == val || (stat.starts_with("proto") && r.raw.to_string() == *val)
+                }) {
+                    Some(r) if (r.flows, r.packets, r.bytes) == (*fl, *pkt, *byt) => {}
+                    other => diffs.push(format!(
+                        "{name} {stat}: {val}: nfdump {fl}/{pkt}/{byt}, flowsight {other:?}"
+                    )),
+                }
+                // ... and the same rank value (ties may be listed in another order).
+                let r = &all.rows[rank];
+                let ours_rank = match order {
+                    flowsight_query::stats::Order::Flows => (r.flows, *fl),
+                    flowsight_query::stats::Order::Packets => (r.packets, *pkt),
+                    _ => (r.bytes, *byt),
+                };
+                if ours_rank.0 != ours_rank.1 {
+                    diffs.push(format!(
+                        "{name} {stat}: rank {rank}: flowsight {} nfdump {}",
+                        ours_rank.0, ours_rank.1
+                    ));
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}

@@ -217,13 +217,15 @@ pub(crate) fn decode_fixed(
             };
         }
     }
-    if !plan.has_icmp {
-        for row in start..start + n {
-            let p = out.proto[row];
-            if p == 1 || p == 58 {
+    for row in start..start + n {
+        let p = out.proto[row];
+        if p == 1 || p == 58 {
+            if !plan.has_icmp {
                 let port = out.dst_port[row];
                 out.icmp_type[row] = (port >> 8) as u8;
                 out.icmp_code[row] = port as u8;
+            } else if out.dst_port[row] == 0 && p == 1 {
+                out.dst_port[row] = (out.icmp_type[row] as u16) << 8 | out.icmp_code[row] as u16;
             }
         }
     }

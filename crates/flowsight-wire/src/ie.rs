@@ -502,9 +502,15 @@ pub(crate) fn finalize_l3(rec: &mut FlowRecord, have_etype: bool, have_icmp: boo
             }
         };
     }
-    if !have_icmp && (rec.proto == 1 || rec.proto == 58) {
-        rec.icmp_type = (rec.dst_port >> 8) as u8;
-        rec.icmp_code = rec.dst_port as u8;
+    if rec.proto == 1 || rec.proto == 58 {
+        if !have_icmp {
+            rec.icmp_type = (rec.dst_port >> 8) as u8;
+            rec.icmp_code = rec.dst_port as u8;
+        } else if rec.dst_port == 0 && rec.proto == 1 {
+            // The other way round for IPv4, as nfdump stores it (it leaves ICMPv6 ports 0), so
+            // port statistics and filters agree with nfdump's.
+            rec.dst_port = (rec.icmp_type as u16) << 8 | rec.icmp_code as u16;
+        }
     }
 }
 

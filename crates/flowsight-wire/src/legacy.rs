@@ -178,6 +178,13 @@ impl Decoder {
                 rec.src_net = r[44];
                 rec.dst_net = r[45];
             }
+            if rec.proto == 1 || rec.proto == 58 {
+                // ICMP type/code: Cisco puts type << 8 | code in the destination port, some
+                // exporters (fprobe) the type in the source port and the code in the
+                // destination port. Like nfdump, fold both into the destination port.
+                rec.dst_port = ((rec.src_port as u32 * 256 + rec.dst_port as u32) & 0xffff) as u16;
+                rec.src_port = 0;
+            }
             finalize_l3(&mut rec, false, false, 4);
             out.push(&rec);
         }

@@ -52,11 +52,13 @@ fn ours(pkts: &[(IpAddr, Vec<u8>)]) -> BTreeMap<Key, usize> {
     }
     let mut m = BTreeMap::new();
     for r in b.iter() {
+        // ICMP "ports" are a convention (type/code folded as nfdump does), not data.
+        let icmp = r.proto == 1 || r.proto == 58;
         let k = (
             addr_to_ip(&r.src_addr).unwrap(),
             addr_to_ip(&r.dst_addr).unwrap(),
-            r.src_port,
-            r.dst_port,
+            if icmp { 0 } else { r.src_port },
+            if icmp { 0 } else { r.dst_port },
             r.proto,
         );
         *m.entry(k).or_default() += 1;
@@ -74,13 +76,10 @@ fn theirs(pkts: &[(IpAddr, Vec<u8>)]) -> BTreeMap<Key, usize> {
             let (Some(src), Some(dst)) = (s.src_addr, s.dst_addr) else {
                 continue;
             };
-            let k = (
-                src,
-                dst,
-                s.src_port.unwrap_or(0),
-                s.dst_port.unwrap_or(0),
-                s.protocol_number.unwrap_or(0),
-            );
+            let proto = s.protocol_number.unwrap_or(0);
+            let icmp = proto == 1 || proto == 58;
+            let port = |p: Option<u16>| if icmp { 0 } else { p.unwrap_or(0) };
+            let k = (src, dst, port(s.src_port), port(s.dst_port), proto);
             *m.entry(k).or_default() += 1;
         }
     }

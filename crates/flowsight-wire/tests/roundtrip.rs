@@ -125,6 +125,12 @@ fn carry_legacy(version: u16, r: &FlowRecord, seq: u32) -> FlowRecord {
         c.src_net = r.src_net;
         c.dst_net = r.dst_net;
     }
+    if c.proto == 1 || c.proto == 58 {
+        // Type in the source port (fprobe) or type << 8 | code in the destination port (Cisco)
+        // both end up in the destination port.
+        c.dst_port = ((c.src_port as u32 * 256 + c.dst_port as u32) & 0xffff) as u16;
+        c.src_port = 0;
+    }
     icmp_from_port(&mut c);
     c
 }
@@ -148,6 +154,9 @@ fn carry_templated(r: &FlowRecord, ipfix: bool, seq: u32, rate: u64) -> FlowReco
     }
     if !ipfix {
         c.tcp_flags &= 0xff;
+    }
+    if c.proto == 1 && c.dst_port == 0 {
+        c.dst_port = (c.icmp_type as u16) << 8 | c.icmp_code as u16;
     }
     c
 }

@@ -16,6 +16,8 @@ pub enum Output {
     Ndjson,
     /// A human-readable table.
     Table,
+    /// CSV (statistics: nfdump's columns ts,te,td,pr,val,fl,flP,pkt,pktP,byt,bytP,pps,bps,bpp).
+    Csv,
 }
 
 /// Summary layouts.
@@ -36,6 +38,14 @@ pub struct DecodeArgs {
     /// Print how the filter was compiled, and exit.
     #[arg(long)]
     pub explain: bool,
+    /// Statistic instead of flows, nfdump style: KEY[/ORDER], e.g. srcip/bytes, dstport,
+    /// proto/packets (keys: srcip dstip ip srcport dstport port proto srcas dstas as inif outif
+    /// router tos flags vlan; orders: flows packets bytes pps bps bpp).
+    #[arg(short = 's', long = "stat")]
+    pub stat: Option<String>,
+    /// Rows of the statistic.
+    #[arg(short = 'n', default_value_t = 10)]
+    pub top: usize,
     /// Output layout of the flows.
     #[arg(short, long, value_enum, default_value = "ndjson")]
     pub output: Output,
@@ -90,6 +100,14 @@ pub fn run(a: DecodeArgs) -> Result<()> {
         println!("{filter}");
         return Ok(());
     }
+    let stat = match &a.stat {
+        Some(s) => Some(
+            flowsight_query::stats::parse_spec(s).map_err(|e| anyhow::anyhow!("-s {s}: {e}"))?,
+        ),
+        None => None,
+    };
+    // Flows kept for the statistic (only when one is asked for).
+    let mut kept = FlowBatch::default();
     let bytes =
         std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
     let (frames, mut issues) =
@@ -163,11 +181,15 @@ pub fn run(a: DecodeArgs) -> Result<()> {
                     continue;
                 }
                 account(&mut sum, &r);
+                if stat.is_some() {
+                    kept.push(&r);
+                    continue;
+                }
                 if a.summary.is_none() {
                     line.clear();
                     match a.output {
                         Output::Ndjson => r.write_json(&mut line),
-                        Output::Table => table_row(&r, &mut line),
+                        Output::Table | Output::Csv => table_row(&r, &mut line),
                     }
                     line.push('\n');
                     out.write_all(line.as_bytes())?;
@@ -187,6 +209,50 @@ pub fn run(a: DecodeArgs) -> Result<()> {
     sum.options_records = st.options_records;
     sum.sflow_counter_samples = st.sflow_counter_samples;
     sum.sequence_lost = dec.sequences().iter().map(|(_, s)| s.lost).sum();
+    if let Some((key, order)) = stat {
+        let st = flowsight_query::stats::compute(
+            &kept,
+            &flowsight_query::filter::Expr::Any,
+            key,
+            order,
+            a.top,
+        );
+        if a.output == Output::Csv {
+            out.write_all(st.to_csv().as_bytes())?;
+        } else {
+            writeln!(
+                out,
+                "{:<40} {:>10} {:>7} {:>12} {:>7} {:>15} {:>7} {:>6}",
+                "value", "flows", "flows%", "packets", "pkts%", "bytes", "bytes%", "bpp"
+            )?;
+            let pct = |x: u64, t: u64| {
+                if t == 0 {
+                    0.0
+                } else {
+                    x as f64 * 100.0 / t as f64
+                }
+            };
+            for r in &st.rows {
+                writeln!(
+                    out,
+                    "{:<40} {:>10} {:>6.1}% {:>12} {:>6.1}% {:>15} {:>6.1}% {:>6}",
+                    r.value,
+                    r.flows,
+                    pct(r.flows, st.totals.0),
+                    r.packets,
+                    pct(r.packets, st.totals.1),
+                    r.bytes,
+                    pct(r.bytes, st.totals.2),
+                    r.bpp()
+                )?;
+            }
+            writeln!(
+                out,
+                "Summary: total flows: {}, total packets: {}, total bytes: {}",
+                st.totals.0, st.totals.1, st.totals.2
+            )?;
+        }
+    }
     match a.summary {
         None => {}
         Some(SummaryFormat::Json) => {
@@ -280,7 +346,7 @@ fn table_row(r: &FlowRecord, out: &mut String) {
     let _ = write!(
         out,
         "{:<23} {:<10} {:<5} {:>41} -> {:<41} {:>8} {:>10} {:>15}",
-        utc_time(r.time_flow_start_ns),
+        flowsight_query::utc_time(r.time_flow_start_ns),
         flow_type::name(r.flow_type),
         proto,
         ep(&r.src_addr, r.src_port),
@@ -289,44 +355,4 @@ fn table_row(r: &FlowRecord, out: &mut String) {
         r.bytes,
         ip(&r.sampler_address)
     );
-}
-
-/// `YYYY-MM-DD HH:MM:SS.mmm` (UTC) of Unix ns, like nfdump's timestamps.
-pub fn utc_time(ns: u64) -> String {
-    let secs = (ns / 1_000_000_000) as i64;
-    let ms = (ns / 1_000_000) % 1000;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{ms:03}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn utc_time_matches_known_dates() {
-        assert_eq!(super::utc_time(0), "1970-01-01 00:00:00.000");
-        // 2024-02-29T12:34:56.789Z (leap day)
-        assert_eq!(
-            super::utc_time(1_709_210_096_789_000_000),
-            "2024-02-29 12:34:56.789"
-        );
-        assert_eq!(
-            super::utc_time(1_704_067_199_999_000_000),
-            "2023-12-31 23:59:59.999"
-        );
-    }
 }

@@ -1,0 +1,301 @@
+//! nfdump-style statistics (`-s STAT[/ORDER]`, `-n N`): flows grouped by one key, summed, and
+//! ranked, with nfdump's columns (`ts,te,td,pr,val,fl,flP,pkt,pktP,byt,bytP,pps,bps,bpp`).
+
+use crate::filter::Expr;
+use flowsight_schema::{FlowBatch, addr_to_ip, proto_name};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+/// What flows are grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatKey {
+    /// Source address.
+    SrcIp,
+    /// Destination address.
+    DstIp,
+    /// Source and destination address (each flow counts for both).
+    Ip,
+    /// Source port.
+    SrcPort,
+    /// Destination port.
+    DstPort,
+    /// Either port.
+    Port,
+    /// IP protocol.
+    Proto,
+    /// Source AS.
+    SrcAs,
+    /// Destination AS.
+    DstAs,
+    /// Either AS.
+    As,
+    /// Input interface.
+    InIf,
+    /// Output interface.
+    OutIf,
+    /// Exporter.
+    Router,
+    /// Type of service.
+    Tos,
+    /// TCP flags.
+    Flags,
+    /// VLAN (input).
+    Vlan,
+}
+
+/// How the rows are ranked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// flows
+    Flows,
+    /// packets
+    Packets,
+    /// bytes
+    Bytes,
+    /// packets per second
+    Pps,
+    /// bits per second
+    Bps,
+    /// bytes per packet
+    Bpp,
+}
+
+/// Parses `srcip/bytes` style specifications (order defaults to flows, as in nfdump).
+pub fn parse_spec(spec: &str) -> Result<(StatKey, Order), String> {
+    let (k, o) = spec.split_once('/').unwrap_or((spec, "flows"));
+    let key = match k.to_ascii_lowercase().as_str() {
+        "srcip" => StatKey::SrcIp,
+        "dstip" => StatKey::DstIp,
+        "ip" => StatKey::Ip,
+        "srcport" => StatKey::SrcPort,
+        "dstport" => StatKey::DstPort,
+        "port" => StatKey::Port,
+        "proto" => StatKey::Proto,
+        "srcas" => StatKey::SrcAs,
+        "dstas" => StatKey::DstAs,
+        "as" => StatKey::As,
+        "inif" => StatKey::InIf,
+        "outif" => StatKey::OutIf,
+        "router" => StatKey::Router,
+        "tos" => StatKey::Tos,
+        "flags" => StatKey::Flags,
+        "vlan" => StatKey::Vlan,
+        other => {
+            return Err(format!(
+                "unknown statistic `{other}`: use srcip, dstip, ip, srcport, dstport, port, proto, srcas, dstas, as, inif, outif, router, tos, flags or vlan"
+            ));
+        }
+    };
+    let order = match o.to_ascii_lowercase().as_str() {
+        "flows" => Order::Flows,
+        "packets" => Order::Packets,
+        "bytes" => Order::Bytes,
+        "pps" => Order::Pps,
+        "bps" => Order::Bps,
+        "bpp" => Order::Bpp,
+        other => {
+            return Err(format!(
+                "unknown order `{other}`: use flows, packets, bytes, pps, bps or bpp"
+            ));
+        }
+    };
+    Ok((key, order))
+}
+
+/// One row of a statistic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// The key, rendered as nfdump renders it.
+    pub value: String,
+    /// The key as a number (addresses as 128-bit, IPv4 mapped).
+    pub raw: u128,
+    /// Flows.
+    pub flows: u64,
+    /// Packets.
+    pub packets: u64,
+    /// Bytes.
+    pub bytes: u64,
+    /// First flow start (ns).
+    pub first_ns: u64,
+    /// Last flow end (ns).
+    pub last_ns: u64,
+}
+
+impl Row {
+    fn duration_s(&self) -> f64 {
+        self.last_ns.saturating_sub(self.first_ns) as f64 / 1e9
+    }
+    /// Packets per second over the row's time span (0 if instantaneous).
+    pub fn pps(&self) -> u64 {
+        let d = self.duration_s();
+        if d > 0.0 {
+            (self.packets as f64 / d) as u64
+        } else {
+            0
+        }
+    }
+    /// Bits per second over the row's time span.
+    pub fn bps(&self) -> u64 {
+        let d = self.duration_s();
+        if d > 0.0 {
+            (self.bytes as f64 * 8.0 / d) as u64
+        } else {
+            0
+        }
+    }
+    /// Bytes per packet.
+    pub fn bpp(&self) -> u64 {
+        self.bytes.checked_div(self.packets).unwrap_or(0)
+    }
+}
+
+/// A computed statistic: the top rows and the totals they are a share of.
+#[derive(Debug, Clone)]
+pub struct Stat {
+    /// Key.
+    pub key: StatKey,
+    /// Ranked rows (at most the requested number).
+    pub rows: Vec<Row>,
+    /// Flows, packets, bytes over every matching flow (for the percent columns).
+    pub totals: (u64, u64, u64),
+}
+
+fn key_values(b: &FlowBatch, i: usize, k: StatKey, out: &mut Vec<u128>) {
+    let a = |x: &[u8; 16]| u128::from_be_bytes(*x);
+    match k {
+        StatKey::SrcIp => out.push(a(&b.src_addr[i])),
+        StatKey::DstIp => out.push(a(&b.dst_addr[i])),
+        StatKey::Ip => {
+            out.push(a(&b.src_addr[i]));
+            out.push(a(&b.dst_addr[i]));
+        }
+        StatKey::SrcPort => out.push(b.src_port[i] as u128),
+        StatKey::DstPort => out.push(b.dst_port[i] as u128),
+        StatKey::Port => {
+            out.push(b.src_port[i] as u128);
+            out.push(b.dst_port[i] as u128);
+        }
+        StatKey::Proto => out.push(b.proto[i] as u128),
+        StatKey::SrcAs => out.push(b.src_as[i] as u128),
+        StatKey::DstAs => out.push(b.dst_as[i] as u128),
+        StatKey::As => {
+            out.push(b.src_as[i] as u128);
+            out.push(b.dst_as[i] as u128);
+        }
+        StatKey::InIf => out.push(b.in_if[i] as u128),
+        StatKey::OutIf => out.push(b.out_if[i] as u128),
+        StatKey::Router => out.push(a(&b.sampler_address[i])),
+        StatKey::Tos => out.push(b.ip_tos[i] as u128),
+        StatKey::Flags => out.push(b.tcp_flags[i] as u128),
+        StatKey::Vlan => out.push(b.src_vlan[i] as u128),
+    }
+    // Like nfdump, a two-sided key counts the flow once per side, also when both sides are
+    // equal (an ICMP flow with ports 0/0 counts twice under port 0).
+}
+
+fn render(k: StatKey, v: u128) -> String {
+    match k {
+        StatKey::SrcIp | StatKey::DstIp | StatKey::Ip | StatKey::Router => {
+            addr_to_ip(&v.to_be_bytes()).map_or_else(|| "0.0.0.0".to_string(), |ip| ip.to_string())
+        }
+        StatKey::Proto => proto_name(v as u8).map_or_else(|| v.to_string(), str::to_string),
+        StatKey::Flags => {
+            let mut s = String::new();
+            for (bit, c) in [(32, 'U'), (16, 'A'), (8, 'P'), (4, 'R'), (2, 'S'), (1, 'F')] {
+                s.push(if v as u16 & bit != 0 { c } else { '.' });
+            }
+            s
+        }
+        _ => v.to_string(),
+    }
+}
+
+/// Computes statistic `key` over the flows of `b` matching `filter`, top `n` by `order`
+/// (ties broken by the key, so output is stable).
+pub fn compute(b: &FlowBatch, filter: &Expr, key: StatKey, order: Order, n: usize) -> Stat {
+    let mut acc: HashMap<u128, Row> = HashMap::new();
+    let mut totals = (0u64, 0u64, 0u64);
+    let mut keys = Vec::with_capacity(2);
+    for i in 0..b.len() {
+        if !filter.matches(b, i) {
+            continue;
+        }
+        totals.0 += 1;
+        totals.1 += b.packets[i];
+        totals.2 += b.bytes[i];
+        keys.clear();
+        key_values(b, i, key, &mut keys);
+        for &k in &keys {
+            let r = acc.entry(k).or_insert_with(|| Row {
+                value: String::new(),
+                raw: k,
+                flows: 0,
+                packets: 0,
+                bytes: 0,
+                first_ns: u64::MAX,
+                last_ns: 0,
+            });
+            r.flows += 1;
+            r.packets += b.packets[i];
+            r.bytes += b.bytes[i];
+            r.first_ns = r.first_ns.min(b.time_flow_start_ns[i]);
+            r.last_ns = r.last_ns.max(b.time_flow_end_ns[i]);
+        }
+    }
+    let rank = |r: &Row| match order {
+        Order::Flows => r.flows,
+        Order::Packets => r.packets,
+        Order::Bytes => r.bytes,
+        Order::Pps => r.pps(),
+        Order::Bps => r.bps(),
+        Order::Bpp => r.bpp(),
+    };
+    let mut rows: Vec<(u128, Row)> = acc.into_iter().collect();
+    rows.sort_by(|x, y| rank(&y.1).cmp(&rank(&x.1)).then(x.0.cmp(&y.0)));
+    rows.truncate(n);
+    Stat {
+        key,
+        rows: rows
+            .into_iter()
+            .map(|(k, mut r)| {
+                r.value = render(key, k);
+                r
+            })
+            .collect(),
+        totals,
+    }
+}
+
+impl Stat {
+    /// nfdump's CSV layout: `ts,te,td,pr,val,fl,flP,pkt,pktP,byt,bytP,pps,bps,bpp`.
+    pub fn to_csv(&self) -> String {
+        let mut s = String::from("ts,te,td,pr,val,fl,flP,pkt,pktP,byt,bytP,pps,bps,bpp\n");
+        let pct = |a: u64, t: u64| {
+            if t == 0 {
+                0.0
+            } else {
+                a as f64 * 100.0 / t as f64
+            }
+        };
+        for r in &self.rows {
+            let _ = writeln!(
+                s,
+                "{},{},{:.3},any,{},{},{:.1},{},{:.1},{},{:.1},{},{},{}",
+                crate::utc_time(r.first_ns),
+                crate::utc_time(r.last_ns),
+                r.duration_s(),
+                r.value,
+                r.flows,
+                pct(r.flows, self.totals.0),
+                r.packets,
+                pct(r.packets, self.totals.1),
+                r.bytes,
+                pct(r.bytes, self.totals.2),
+                r.pps(),
+                r.bps(),
+                r.bpp()
+            );
+        }
+        s
+    }
+}
