@@ -187,7 +187,7 @@ pub struct Truth {
     pub background: Totals,
     /// Bytes per destination address (for top-N checks; see [`Truth::top_destinations`]).
     #[serde(skip)]
-    pub dst_bytes: HashMap<IpAddr, Totals>,
+    pub dst_bytes: HashMap<IpAddr, Totals, rustc_hash::FxBuildHasher>,
 }
 
 impl Truth {
