@@ -205,7 +205,12 @@ pub(crate) fn decode_fixed(
             .zip(&out.dst_addr[start..]);
         for (i, ((et, src), dst)) in rows.enumerate() {
             *et = if *src == [0; 16] && *dst == [0; 16] {
-                match ipv.map(|s| body[i * len + s.off as usize]) {
+                // The field's own bytes: a hostile template may give it length 0.
+                let at = |s: crate::template::Step| {
+                    let o = i * len + s.off as usize;
+                    uint_be(&body[o..o + s.len as usize])
+                };
+                match ipv.filter(|s| s.len > 0).map(at) {
                     Some(4) => 0x0800,
                     Some(6) => 0x86dd,
                     _ => 0,

@@ -387,3 +387,21 @@ fn sequence_gaps_are_counted_per_format_semantics() {
     let lost: u64 = dec.sequences().iter().map(|(_, s)| s.lost).sum();
     assert_eq!(lost, 1);
 }
+
+/// Found by the netflow_v9 fuzz target: a zero-length ipVersion field (IE 60) as the last
+/// field of a template made the etype fix-up read past the record.
+#[test]
+fn zero_length_fields_never_read_past_the_record() {
+    // v9 header
+    let mut p = vec![
+        0, 9, 0, 2, 0, 0, 0, 1, 0x65, 0x53, 0xf1, 0x00, 0, 0, 0, 1, 0, 0, 0, 0,
+    ];
+    // template 256: IN_BYTES(1) len 4, IP_PROTOCOL_VERSION(60) len 0
+    p.extend_from_slice(&[0, 0, 0, 16, 1, 0, 0, 2, 0, 1, 0, 4, 0, 60, 0, 0]);
+    // data set: two 4-byte records
+    p.extend_from_slice(&[1, 0, 0, 12, 0, 0, 0, 7, 0, 0, 0, 9]);
+    let mut dec = Decoder::default();
+    let b = run(&mut dec, "10.0.0.1", &p);
+    assert_eq!(b.bytes, vec![7, 9]);
+    assert_eq!(b.etype, vec![0, 0]);
+}
