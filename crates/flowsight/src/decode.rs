@@ -220,37 +220,7 @@ pub fn run(a: DecodeArgs) -> Result<()> {
         if a.output == Output::Csv {
             out.write_all(st.to_csv().as_bytes())?;
         } else {
-            writeln!(
-                out,
-                "{:<40} {:>10} {:>7} {:>12} {:>7} {:>15} {:>7} {:>6}",
-                "value", "flows", "flows%", "packets", "pkts%", "bytes", "bytes%", "bpp"
-            )?;
-            let pct = |x: u64, t: u64| {
-                if t == 0 {
-                    0.0
-                } else {
-                    x as f64 * 100.0 / t as f64
-                }
-            };
-            for r in &st.rows {
-                writeln!(
-                    out,
-                    "{:<40} {:>10} {:>6.1}% {:>12} {:>6.1}% {:>15} {:>6.1}% {:>6}",
-                    r.value,
-                    r.flows,
-                    pct(r.flows, st.totals.0),
-                    r.packets,
-                    pct(r.packets, st.totals.1),
-                    r.bytes,
-                    pct(r.bytes, st.totals.2),
-                    r.bpp()
-                )?;
-            }
-            writeln!(
-                out,
-                "Summary: total flows: {}, total packets: {}, total bytes: {}",
-                st.totals.0, st.totals.1, st.totals.2
-            )?;
+            out.write_all(st.to_table().as_bytes())?;
         }
     }
     match a.summary {
