@@ -267,16 +267,49 @@ pub fn compute(b: &FlowBatch, filter: &Expr, key: StatKey, order: Order, n: usiz
 }
 
 impl Stat {
+    /// Share of the totals, in percent.
+    fn pct(a: u64, t: u64) -> f64 {
+        if t == 0 {
+            0.0
+        } else {
+            a as f64 * 100.0 / t as f64
+        }
+    }
+
+    /// An aligned table with percent-of-total columns and a summary line, for terminals.
+    pub fn to_table(&self) -> String {
+        let pct = Self::pct;
+        let t = self.totals;
+        let mut s = format!(
+            "{:<40} {:>10} {:>7} {:>12} {:>7} {:>15} {:>7} {:>6}\n",
+            "value", "flows", "flows%", "packets", "pkts%", "bytes", "bytes%", "bpp"
+        );
+        for r in &self.rows {
+            let _ = writeln!(
+                s,
+                "{:<40} {:>10} {:>6.1}% {:>12} {:>6.1}% {:>15} {:>6.1}% {:>6}",
+                r.value,
+                r.flows,
+                pct(r.flows, t.0),
+                r.packets,
+                pct(r.packets, t.1),
+                r.bytes,
+                pct(r.bytes, t.2),
+                r.bpp()
+            );
+        }
+        let _ = writeln!(
+            s,
+            "Summary: total flows: {}, total packets: {}, total bytes: {}",
+            t.0, t.1, t.2
+        );
+        s
+    }
+
     /// nfdump's CSV layout: `ts,te,td,pr,val,fl,flP,pkt,pktP,byt,bytP,pps,bps,bpp`.
     pub fn to_csv(&self) -> String {
         let mut s = String::from("ts,te,td,pr,val,fl,flP,pkt,pktP,byt,bytP,pps,bps,bpp\n");
-        let pct = |a: u64, t: u64| {
-            if t == 0 {
-                0.0
-            } else {
-                a as f64 * 100.0 / t as f64
-            }
-        };
+        let pct = Self::pct;
         for r in &self.rows {
             let _ = writeln!(
                 s,
