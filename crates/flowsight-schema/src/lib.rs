@@ -191,6 +191,18 @@ macro_rules! flow_schema {
                 $( self.$field.append(&mut other.$field); )*
             }
 
+            /// The records at positions `idx`, in that order (columns left empty by a
+            /// projected read stay empty).
+            pub fn take(&self, idx: &[u32]) -> FlowBatch {
+                FlowBatch { $(
+                    $field: if self.$field.is_empty() {
+                        Vec::new()
+                    } else {
+                        idx.iter().map(|&i| self.$field[i as usize]).collect()
+                    },
+                )* }
+            }
+
             /// Shortens the batch to `len` records (drops the rest).
             pub fn truncate(&mut self, len: usize) {
                 $( self.$field.truncate(len); )*
@@ -227,6 +239,24 @@ macro_rules! flow_schema {
                 #[allow(clippy::expect_used)]
                 arrow_array::RecordBatch::try_new(arrow::schema_ref(), columns)
                     .expect("columns generated from the registry match its schema")
+            }
+
+            /// Builds a batch from an Arrow batch holding some or all of the registry's columns
+            /// (found by name, so column order and extra columns do not matter). Columns absent
+            /// from `rb` stay empty: a projected read only pays for the columns it asked for, and
+            /// the caller must not touch the others. `flow_type` is always filled (zeros when
+            /// absent) so that [`FlowBatch::len`] is right.
+            pub fn from_record_batch(rb: &arrow_array::RecordBatch) -> Result<FlowBatch, String> {
+                let mut b = FlowBatch::default();
+                $(
+                    if let Some(c) = rb.column_by_name($name) {
+                        b.$field = <$ty as arrow::FromArrow>::from_array(c.as_ref(), $name)?;
+                    }
+                )*
+                if b.flow_type.len() != rb.num_rows() {
+                    b.flow_type = vec![0; rb.num_rows()];
+                }
+                Ok(b)
             }
         }
     };
@@ -530,7 +560,7 @@ mod json {
 pub mod arrow {
     use super::{FIELDS, Physical};
     use arrow_array::{
-        ArrayRef, FixedSizeBinaryArray, UInt8Array, UInt16Array, UInt32Array, UInt64Array,
+        Array, ArrayRef, FixedSizeBinaryArray, UInt8Array, UInt16Array, UInt32Array, UInt64Array,
     };
     use arrow_schema::{DataType, Field, Schema, SchemaRef};
     use std::collections::HashMap;
@@ -567,6 +597,57 @@ pub mod arrow {
     pub fn schema_ref() -> SchemaRef {
         static S: OnceLock<SchemaRef> = OnceLock::new();
         S.get_or_init(|| Arc::new(schema())).clone()
+    }
+
+    /// Copies an Arrow column back into a registry column vector.
+    pub trait FromArrow: Sized {
+        /// The values of `a`, or an error naming the column when its type is not the
+        /// registry's.
+        fn from_array(a: &dyn arrow_array::Array, name: &str) -> Result<Vec<Self>, String>;
+    }
+
+    macro_rules! from_primitive {
+        ($t:ty, $arr:ty) => {
+            impl FromArrow for $t {
+                fn from_array(a: &dyn arrow_array::Array, name: &str) -> Result<Vec<$t>, String> {
+                    let p = a.as_any().downcast_ref::<$arr>().ok_or_else(|| {
+                        format!(
+                            "column `{name}` is {} where the schema has {}",
+                            a.data_type(),
+                            stringify!($t)
+                        )
+                    })?;
+                    Ok(p.values().to_vec())
+                }
+            }
+        };
+    }
+    from_primitive!(u8, UInt8Array);
+    from_primitive!(u16, UInt16Array);
+    from_primitive!(u32, UInt32Array);
+    from_primitive!(u64, UInt64Array);
+
+    impl FromArrow for super::Addr {
+        fn from_array(a: &dyn arrow_array::Array, name: &str) -> Result<Vec<Self>, String> {
+            let p = a
+                .as_any()
+                .downcast_ref::<FixedSizeBinaryArray>()
+                .filter(|p| p.value_length() == 16)
+                .ok_or_else(|| {
+                    format!(
+                        "column `{name}` is {} where the schema has FixedSizeBinary(16)",
+                        a.data_type()
+                    )
+                })?;
+            // `value(i)` honours the array's offset (a sliced array shares its parent's buffer).
+            let mut out = Vec::with_capacity(p.len());
+            for i in 0..p.len() {
+                let mut x = [0u8; 16];
+                x.copy_from_slice(p.value(i));
+                out.push(x);
+            }
+            Ok(out)
+        }
     }
 
     pub(crate) fn U8(v: Vec<u8>) -> ArrayRef {

@@ -1,0 +1,201 @@
+//! Parallel, projected, time-pruned reads.
+
+use crate::files::FileMeta;
+use crate::{Store, StoreError, TimeRange, io_err};
+use flowsight_schema::FlowBatch;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::statistics::Statistics;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// What a scan read and skipped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanReport {
+    /// Live files in the store.
+    pub files_total: usize,
+    /// Files read.
+    pub files_read: usize,
+    /// Row groups skipped by their time statistics.
+    pub row_groups_skipped: usize,
+    /// Rows read.
+    pub rows_read: u64,
+    /// Files found unreadable and moved to the quarantine directory.
+    pub quarantined: Vec<PathBuf>,
+    /// Files that disappeared while the scan ran (replaced by compaction or retention).
+    pub vanished: usize,
+}
+
+/// The per-worker accumulators of a scan, and its report.
+#[derive(Debug)]
+pub struct ScanOutput<A> {
+    /// One accumulator per worker thread.
+    pub parts: Vec<A>,
+    /// What was read.
+    pub report: ScanReport,
+}
+
+enum FileError {
+    Vanished,
+    Corrupt(String),
+}
+
+fn stat_range(s: &Statistics) -> Option<(u64, u64)> {
+    match s {
+        // UInt64 is stored as INT64 with an unsigned logical type.
+        Statistics::Int64(v) => Some((*v.min_opt()? as u64, *v.max_opt()? as u64)),
+        _ => None,
+    }
+}
+
+fn read_file(
+    path: &Path,
+    range: TimeRange,
+    columns: &[&str],
+    f: &mut dyn FnMut(&FlowBatch),
+    report: &mut ScanReport,
+) -> Result<(), FileError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(FileError::Vanished),
+        Err(e) => return Err(FileError::Corrupt(e.to_string())),
+    };
+    let corrupt = |e: parquet::errors::ParquetError| FileError::Corrupt(e.to_string());
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(corrupt)?;
+    let meta = builder.metadata().clone();
+    let schema = meta.file_metadata().schema_descr();
+    let mut leaves = Vec::new();
+    for (i, c) in schema.columns().iter().enumerate() {
+        let n = c.name();
+        if n == "flow_type" || columns.contains(&n) {
+            leaves.push(i);
+        }
+    }
+    let start_col = schema
+        .columns()
+        .iter()
+        .position(|c| c.name() == "time_flow_start_ns");
+    let mut groups = Vec::new();
+    for (i, rg) in meta.row_groups().iter().enumerate() {
+        let keep = match (range.is_all(), start_col) {
+            (false, Some(c)) => rg
+                .column(c)
+                .statistics()
+                .and_then(stat_range)
+                .is_none_or(|(lo, hi)| range.overlaps(lo, hi)),
+            _ => true,
+        };
+        if keep {
+            groups.push(i);
+        } else {
+            report.row_groups_skipped += 1;
+        }
+    }
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let mask = ProjectionMask::leaves(schema, leaves);
+    let reader = builder
+        .with_projection(mask)
+        .with_row_groups(groups)
+        .with_batch_size(64 * 1024)
+        .build()
+        .map_err(corrupt)?;
+    for rb in reader {
+        let rb = rb.map_err(|e| FileError::Corrupt(e.to_string()))?;
+        let b = FlowBatch::from_record_batch(&rb).map_err(FileError::Corrupt)?;
+        report.rows_read += b.len() as u64;
+        f(&b);
+    }
+    Ok(())
+}
+
+/// Moves an unreadable file out of the way, keeping its partition in the name.
+pub(crate) fn quarantine(store: &Store, path: &Path, why: &str) -> Option<PathBuf> {
+    let rel = path.strip_prefix(store.flows_dir()).unwrap_or(path);
+    let flat = rel.to_string_lossy().replace(['/', '\\'], "_");
+    let qdir = store.quarantine_dir();
+    if let Err(e) = std::fs::create_dir_all(&qdir).map_err(io_err("create directory", &qdir)) {
+        tracing::warn!(file = %path.display(), error = %e, "cannot quarantine unreadable file");
+        return None;
+    }
+    let dest = qdir.join(flat);
+    match std::fs::rename(path, &dest) {
+        Ok(()) => {
+            tracing::warn!(
+                file = %path.display(),
+                moved_to = %dest.display(),
+                reason = why,
+                "unreadable store file quarantined; its flows are left out of results"
+            );
+            Some(dest)
+        }
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, reason = why, "unreadable store file (could not move it to quarantine)");
+            None
+        }
+    }
+}
+
+pub(crate) fn scan<A: Send>(
+    store: &Store,
+    range: TimeRange,
+    columns: &[&str],
+    init: impl Fn() -> A + Sync,
+    fold: impl Fn(&mut A, &FlowBatch) + Sync,
+) -> Result<ScanOutput<A>, StoreError> {
+    let all = store.files()?;
+    let files: Vec<FileMeta> = all
+        .iter()
+        .filter(|f| range.is_all() || range.overlaps(f.min_start, f.max_start))
+        .cloned()
+        .collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len().max(1));
+    let next = AtomicUsize::new(0);
+    let total = Mutex::new(ScanReport {
+        files_total: all.len(),
+        ..ScanReport::default()
+    });
+    let parts = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut acc = init();
+                    let mut rep = ScanReport::default();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(fm) = files.get(i) else { break };
+                        let mut cb = |b: &FlowBatch| fold(&mut acc, b);
+                        match read_file(&fm.path, range, columns, &mut cb, &mut rep) {
+                            Ok(()) => rep.files_read += 1,
+                            Err(FileError::Vanished) => rep.vanished += 1,
+                            Err(FileError::Corrupt(why)) => {
+                                if let Some(q) = quarantine(store, &fm.path, &why) {
+                                    rep.quarantined.push(q);
+                                }
+                            }
+                        }
+                    }
+                    if let Ok(mut t) = total.lock() {
+                        t.files_read += rep.files_read;
+                        t.row_groups_skipped += rep.row_groups_skipped;
+                        t.rows_read += rep.rows_read;
+                        t.vanished += rep.vanished;
+                        t.quarantined.append(&mut rep.quarantined);
+                    }
+                    acc
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().ok())
+            .collect::<Vec<A>>()
+    });
+    let report = total.into_inner().unwrap_or_default();
+    Ok(ScanOutput { parts, report })
+}

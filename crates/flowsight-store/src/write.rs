@@ -1,0 +1,142 @@
+//! Atomic Parquet file writes.
+
+use crate::files::{FileKind, FileMeta, file_name, partition_dir};
+use crate::{Store, StoreError, io_err};
+use flowsight_schema::FlowBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+use std::fs::File;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// How files are encoded.
+#[derive(Debug, Clone)]
+pub struct WriteOptions {
+    /// Rows per Parquet row group (the unit a time-range read can skip).
+    pub row_group_rows: usize,
+    /// zstd level for compacted files (flush files use lz4, which is cheaper to write).
+    pub zstd_level: i32,
+    /// `fsync` files and directories (off only in benchmarks of the encoder itself).
+    pub sync: bool,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        WriteOptions {
+            row_group_rows: 1 << 20,
+            zstd_level: 3,
+            sync: true,
+        }
+    }
+}
+
+fn properties(kind: FileKind, opts: &WriteOptions) -> WriterProperties {
+    let compression = match kind {
+        FileKind::Flush => Compression::LZ4_RAW,
+        FileKind::Compacted => {
+            Compression::ZSTD(ZstdLevel::try_new(opts.zstd_level).unwrap_or_default())
+        }
+    };
+    let mut b = WriterProperties::builder()
+        .set_compression(compression)
+        .set_max_row_group_row_count(Some(opts.row_group_rows))
+        .set_created_by(format!("flowsight {}", env!("CARGO_PKG_VERSION")))
+        .set_statistics_enabled(EnabledStatistics::Chunk);
+    // Columns that are nearly unique per row gain nothing from a dictionary and pay for
+    // building one.
+    for c in [
+        "time_received_ns",
+        "time_flow_start_ns",
+        "time_flow_end_ns",
+        "bytes",
+        "sequence_num",
+    ] {
+        b = b.set_column_dictionary_enabled(ColumnPath::from(c), false);
+    }
+    // Time-range reads prune row groups on the flow start time; other columns' statistics
+    // are kept at the chunk level too (DuckDB and DataFusion use them).
+    b.build()
+}
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// A name part unique across processes and restarts: pid, time, per-process counter.
+fn unique_id(now_ns: u64) -> String {
+    format!(
+        "{:x}{:x}{:x}",
+        std::process::id(),
+        now_ns,
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("sync directory", dir))
+}
+
+/// Writes `batch` to a new file of `kind` in the partition of `now_ns`: to a hidden
+/// temporary first, synced, then renamed into place, so readers and crashes only ever see
+/// whole files.
+pub(crate) fn write_file(
+    store: &Store,
+    batch: FlowBatch,
+    now_ns: u64,
+    kind: FileKind,
+    opts: &WriteOptions,
+) -> Result<Option<FileMeta>, StoreError> {
+    let dir = store.flows_dir().join(partition_dir(now_ns));
+    write_in(&dir, batch, now_ns, kind, opts, &mut |_| Ok(()))
+}
+
+pub(crate) fn write_in(
+    dir: &Path,
+    batch: FlowBatch,
+    now_ns: u64,
+    kind: FileKind,
+    opts: &WriteOptions,
+    before_rename: &mut dyn FnMut(&str) -> Result<(), StoreError>,
+) -> Result<Option<FileMeta>, StoreError> {
+    if batch.is_empty() {
+        return Ok(None);
+    }
+    std::fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
+    let rows = batch.len() as u64;
+    let min = batch.time_flow_start_ns.iter().copied().min().unwrap_or(0);
+    let max = batch.time_flow_start_ns.iter().copied().max().unwrap_or(0);
+    let name = file_name(kind, min, max, rows, &unique_id(now_ns));
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let path = dir.join(&name);
+    let f = File::create(&tmp).map_err(io_err("create", &tmp))?;
+    let rb = batch.into_record_batch();
+    let perr = |e: parquet::errors::ParquetError| StoreError::Parquet {
+        path: tmp.clone(),
+        message: e.to_string(),
+    };
+    let mut w = ArrowWriter::try_new(f, rb.schema(), Some(properties(kind, opts))).map_err(perr)?;
+    w.write(&rb).map_err(perr)?;
+    let f = w.into_inner().map_err(perr)?;
+    if opts.sync {
+        f.sync_all().map_err(io_err("sync", &tmp))?;
+    }
+    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+    drop(f);
+    before_rename(&name)?;
+    std::fs::rename(&tmp, &path).map_err(io_err("rename into place", &path))?;
+    if opts.sync {
+        sync_dir(dir)?;
+    }
+    let partition_ns = now_ns / 3_600_000_000_000 * 3_600_000_000_000;
+    Ok(Some(FileMeta {
+        path,
+        kind,
+        min_start: min,
+        max_start: max,
+        rows,
+        partition_ns,
+        size,
+    }))
+}

@@ -1,0 +1,359 @@
+//! The embedded store against its promises: what is written is read back, time ranges prune,
+//! compaction keeps every row, crashes and corrupt files never lose more than they must.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use flowsight_schema::{FlowBatch, FlowRecord, addr_from_ip};
+use flowsight_store::{CompactOptions, Store, TimeRange, WriteOptions};
+use std::net::{IpAddr, Ipv4Addr};
+
+const HOUR: u64 = 3_600_000_000_000;
+// 2026-11-22T10:00:00Z
+const T0: u64 = 1_795_341_600_000_000_000;
+
+/// `n` flows starting at `start`, one every `step` ns, with distinct byte counts.
+fn flows(n: usize, start: u64, step: u64, seed: u64) -> FlowBatch {
+    let mut b = FlowBatch::default();
+    for i in 0..n as u64 {
+        let r = FlowRecord {
+            time_flow_start_ns: start + i * step,
+            time_flow_end_ns: start + i * step + 1_000,
+            bytes: seed * 1_000_000 + i,
+            packets: 1 + i % 7,
+            proto: if i % 3 == 0 { 17 } else { 6 },
+            src_addr: addr_from_ip(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + (i % 250) as u32))),
+            ..FlowRecord::default()
+        };
+        b.push(&r);
+    }
+    b
+}
+
+fn total_bytes(s: &Store, range: TimeRange) -> (u64, u64) {
+    let out = s
+        .scan(
+            range,
+            &["bytes", "time_flow_start_ns"],
+            || (0u64, 0u64),
+            |acc, b| {
+                for i in 0..b.len() {
+                    if range.contains(b.time_flow_start_ns[i]) {
+                        acc.0 += 1;
+                        acc.1 += b.bytes[i];
+                    }
+                }
+            },
+        )
+        .unwrap();
+    out.parts.iter().fold((0, 0), |a, p| (a.0 + p.0, a.1 + p.1))
+}
+
+fn sum_bytes(b: &FlowBatch, range: TimeRange) -> (u64, u64) {
+    let mut acc = (0, 0);
+    for i in 0..b.len() {
+        if range.contains(b.time_flow_start_ns[i]) {
+            acc.0 += 1;
+            acc.1 += b.bytes[i];
+        }
+    }
+    acc
+}
+
+#[test]
+fn written_flows_read_back_whole_and_by_time_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let a = flows(1000, T0, 1_000_000, 1);
+    let b = flows(500, T0 + HOUR, 1_000_000, 2);
+    let opts = WriteOptions::default();
+    s.write(a.clone(), T0, &opts).unwrap().unwrap();
+    let fb = s.write(b.clone(), T0 + HOUR, &opts).unwrap().unwrap();
+    assert!(
+        fb.path
+            .to_string_lossy()
+            .contains("date=2026-11-22/hour=11/f-")
+    );
+    assert_eq!(s.files().unwrap().len(), 2);
+
+    let expect_all = (
+        1500,
+        sum_bytes(&a, TimeRange::ALL).1 + sum_bytes(&b, TimeRange::ALL).1,
+    );
+    assert_eq!(total_bytes(&s, TimeRange::ALL), expect_all);
+
+    // A range covering part of the first file only: the second file is pruned by name.
+    let r = TimeRange {
+        since: T0 + 100_000_000,
+        until: T0 + 200_000_000,
+    };
+    assert_eq!(total_bytes(&s, r), sum_bytes(&a, r));
+    assert_eq!(total_bytes(&s, r).0, 100);
+    let out = s.scan(r, &["bytes"], || (), |_, _| ()).unwrap();
+    assert_eq!(out.report.files_read, 1);
+    assert_eq!(out.report.files_total, 2);
+
+    // Every column survives the round trip.
+    let all = s
+        .scan(
+            TimeRange::ALL,
+            &flowsight_schema::FIELDS
+                .iter()
+                .map(|f| f.name)
+                .collect::<Vec<_>>(),
+            Vec::new,
+            |acc: &mut Vec<FlowRecord>, b| acc.extend(b.iter()),
+        )
+        .unwrap();
+    let mut got: Vec<FlowRecord> = all.parts.into_iter().flatten().collect();
+    got.sort_by_key(|r| (r.time_flow_start_ns, r.bytes));
+    let mut want: Vec<FlowRecord> = a.iter().chain(b.iter()).collect();
+    want.sort_by_key(|r| (r.time_flow_start_ns, r.bytes));
+    assert_eq!(got, want);
+}
+
+#[test]
+fn row_groups_outside_the_range_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let opts = WriteOptions {
+        row_group_rows: 100,
+        ..WriteOptions::default()
+    };
+    let a = flows(1000, T0, 1_000_000, 1);
+    s.write(a.clone(), T0, &opts).unwrap();
+    let r = TimeRange {
+        since: T0 + 150_000_000,
+        until: T0 + 250_000_000,
+    };
+    let out = s
+        .scan(
+            r,
+            &["bytes", "time_flow_start_ns"],
+            || 0u64,
+            |n, b| *n += b.len() as u64,
+        )
+        .unwrap();
+    assert_eq!(out.report.row_groups_skipped, 8, "{:?}", out.report);
+    assert_eq!(out.parts.iter().sum::<u64>(), 200);
+    assert_eq!(total_bytes(&s, r), sum_bytes(&a, r));
+}
+
+#[test]
+fn compaction_keeps_every_row_and_sorts_by_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let opts = WriteOptions::default();
+    let mut want = (0, 0);
+    // Ten small files whose time ranges interleave.
+    for k in 0..10u64 {
+        let b = flows(300, T0 + k * 7_000_000, 10_000_000, k);
+        let t = sum_bytes(&b, TimeRange::ALL);
+        want = (want.0 + t.0, want.1 + t.1);
+        s.write(b, T0, &opts).unwrap();
+    }
+    let before = s.files().unwrap();
+    assert_eq!(before.len(), 10);
+    let rep = flowsight_store::compact(
+        &s,
+        &CompactOptions {
+            min_age_ns: 0,
+            target_rows: 1_000,
+            write: opts,
+        },
+        flowsight_store::now_ns(),
+    )
+    .unwrap();
+    // 300-row files, groups of at most 1000 rows: 3+3+3+1 files; the single is left alone.
+    assert_eq!(
+        (rep.inputs, rep.outputs, rep.rows),
+        (9, 3, 2_700),
+        "{rep:?}"
+    );
+    let after = s.files().unwrap();
+    assert_eq!(after.len(), 4);
+    assert_eq!(total_bytes(&s, TimeRange::ALL), want);
+    // Compacted files are sorted by flow start.
+    for f in after
+        .iter()
+        .filter(|f| f.kind == flowsight_store::FileKind::Compacted)
+    {
+        let file = std::fs::File::open(&f.path).unwrap();
+        let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut last = 0;
+        for rb in r {
+            let b = FlowBatch::from_record_batch(&rb.unwrap()).unwrap();
+            for &t in &b.time_flow_start_ns {
+                assert!(t >= last);
+                last = t;
+            }
+        }
+    }
+    // No journal or temporary is left behind.
+    let leftovers: Vec<_> = walk(dir.path())
+        .into_iter()
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+fn walk(p: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(p).unwrap() {
+        let e = e.unwrap();
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
+#[test]
+fn an_interrupted_compaction_never_duplicates_or_loses_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let opts = WriteOptions::default();
+    let f1 = s
+        .write(flows(100, T0, 1_000, 1), T0, &opts)
+        .unwrap()
+        .unwrap();
+    let f2 = s
+        .write(flows(100, T0, 1_000, 2), T0, &opts)
+        .unwrap()
+        .unwrap();
+    let want = total_bytes(&s, TimeRange::ALL);
+    let part = f1.path.parent().unwrap().to_path_buf();
+    let name = |p: &std::path::Path| p.file_name().unwrap().to_string_lossy().into_owned();
+
+    // Crash after the output was renamed into place, before the inputs were deleted: an
+    // output holding both inputs' rows, its journal, and the inputs still there.
+    let mut both = flows(100, T0, 1_000, 1);
+    both.append(&mut flows(100, T0, 1_000, 2));
+    let scratch = tempfile::tempdir().unwrap();
+    let tmp_store = Store::open(scratch.path()).unwrap();
+    let out = tmp_store.write(both, T0, &opts).unwrap().unwrap();
+    let out_name = name(&out.path).replacen("f-", "c-", 1);
+    std::fs::copy(&out.path, part.join(&out_name)).unwrap();
+    let journal = format!(
+        r#"{{"output":"{out_name}","inputs":["{}","{}"]}}"#,
+        name(&f1.path),
+        name(&f2.path)
+    );
+    std::fs::write(part.join(format!(".compact-{out_name}.json")), &journal).unwrap();
+    // A reader during the window sees each row once.
+    assert_eq!(total_bytes(&s, TimeRange::ALL), want);
+    // Reopening rolls forward: inputs gone, output stays.
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(s.files().unwrap().len(), 1);
+    assert_eq!(total_bytes(&s, TimeRange::ALL), want);
+
+    // Crash before the rename: journal present, output absent, plus a temporary. Reopening
+    // rolls back: the inputs stay, the leftovers go.
+    let dir2 = tempfile::tempdir().unwrap();
+    let s2 = Store::open(dir2.path()).unwrap();
+    let g1 = s2
+        .write(flows(100, T0, 1_000, 1), T0, &opts)
+        .unwrap()
+        .unwrap();
+    let part2 = g1.path.parent().unwrap().to_path_buf();
+    std::fs::write(
+        part2.join(".compact-c-1-2-3-x.parquet.json"),
+        format!(
+            r#"{{"output":"c-1-2-3-x.parquet","inputs":["{}"]}}"#,
+            name(&g1.path)
+        ),
+    )
+    .unwrap();
+    std::fs::write(part2.join(".c-1-2-3-x.parquet.tmp"), b"half a file").unwrap();
+    let before = total_bytes(&s2, TimeRange::ALL);
+    assert_eq!(before.0, 100);
+    let s2 = Store::open(dir2.path()).unwrap();
+    assert_eq!(total_bytes(&s2, TimeRange::ALL), before);
+    assert_eq!(walk(&part2).len(), 1, "{:?}", walk(&part2));
+}
+
+#[test]
+fn corrupt_and_truncated_files_are_quarantined_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let opts = WriteOptions::default();
+    let good = flows(100, T0, 1_000, 1);
+    let want = sum_bytes(&good, TimeRange::ALL);
+    s.write(good, T0, &opts).unwrap();
+    let bad = s
+        .write(flows(100, T0, 1_000, 2), T0, &opts)
+        .unwrap()
+        .unwrap();
+    let trunc = s
+        .write(flows(100, T0, 1_000, 3), T0, &opts)
+        .unwrap()
+        .unwrap();
+    // Garbage over one file, the other cut in half.
+    std::fs::write(&bad.path, b"this is not parquet at all").unwrap();
+    let body = std::fs::read(&trunc.path).unwrap();
+    std::fs::write(&trunc.path, &body[..body.len() / 2]).unwrap();
+
+    let out = s
+        .scan(
+            TimeRange::ALL,
+            &["bytes", "time_flow_start_ns"],
+            || (0u64, 0u64),
+            |acc, b| {
+                acc.0 += b.len() as u64;
+                acc.1 += b.bytes.iter().sum::<u64>();
+            },
+        )
+        .unwrap();
+    let got = out.parts.iter().fold((0, 0), |a, p| (a.0 + p.0, a.1 + p.1));
+    assert_eq!(got, want);
+    assert_eq!(out.report.quarantined.len(), 2, "{:?}", out.report);
+    assert_eq!(std::fs::read_dir(s.quarantine_dir()).unwrap().count(), 2);
+    assert_eq!(s.files().unwrap().len(), 1);
+}
+
+#[test]
+fn retention_by_age_and_by_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let opts = WriteOptions::default();
+    for h in 0..5 {
+        s.write(flows(1000, T0 + h * HOUR, 1_000, h), T0 + h * HOUR, &opts)
+            .unwrap();
+    }
+    let now = T0 + 5 * HOUR;
+    // Keep 2.5 hours: partitions ending at or before now-2.5h (hours 0, 1) go.
+    let rep = flowsight_store::enforce_retention(&s, Some(5 * HOUR / 2), None, now).unwrap();
+    assert_eq!((rep.files, rep.rows), (2, 2000));
+    let left = s.files().unwrap();
+    assert_eq!(left.len(), 3);
+    assert!(left.iter().all(|f| f.partition_ns >= T0 + 2 * HOUR));
+    // Keep at most two files' worth of bytes: the oldest goes.
+    let two: u64 = left[1].size + left[2].size;
+    let rep = flowsight_store::enforce_retention(&s, None, Some(two), now).unwrap();
+    assert_eq!(rep.files, 1);
+    assert_eq!(s.files().unwrap()[0].partition_ns, T0 + 3 * HOUR);
+    // Empty partition directories are removed.
+    assert_eq!(
+        std::fs::read_dir(s.flows_dir().join("date=2026-11-22"))
+            .unwrap()
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn opening_a_directory_that_is_not_a_store_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = Store::open_read(dir.path()).unwrap_err().to_string();
+    assert!(
+        e.contains("no flows/ subdirectory") && e.contains("--data"),
+        "{e}"
+    );
+    let e = Store::open_read(dir.path().join("nope"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no such directory"), "{e}");
+}
