@@ -659,6 +659,47 @@ impl Expr {
         }
     }
 
+    /// The columns this expression reads (so a store scan reads only those).
+    pub fn columns(&self, out: &mut Vec<&'static str>) {
+        let mut add = |c: &[&'static str]| {
+            for x in c {
+                if !out.contains(x) {
+                    out.push(x);
+                }
+            }
+        };
+        let side = |d: Dir, s: &'static str, t: &'static str| -> Vec<&'static str> {
+            match d {
+                Dir::Src => vec![s],
+                Dir::Dst => vec![t],
+                Dir::Any => vec![s, t],
+            }
+        };
+        match self {
+            Expr::Any => {}
+            Expr::And(a, b) | Expr::Or(a, b) => {
+                a.columns(out);
+                b.columns(out);
+            }
+            Expr::Not(a) => a.columns(out),
+            Expr::Proto(_) => add(&["proto"]),
+            Expr::Family(_) => add(&["etype"]),
+            Expr::Addr(d, _) | Expr::Net(d, _, _) => add(&side(*d, "src_addr", "dst_addr")),
+            Expr::Port(d, _, _) | Expr::PortIn(d, _) => add(&side(*d, "src_port", "dst_port")),
+            Expr::As(d, _, _) => add(&side(*d, "src_as", "dst_as")),
+            Expr::If(d, _) => add(&side(*d, "in_if", "out_if")),
+            Expr::Router(_) => add(&["sampler_address"]),
+            Expr::Flags(_) => add(&["tcp_flags"]),
+            Expr::Tos(_, _) => add(&["ip_tos"]),
+            Expr::Vlan(_) => add(&["src_vlan", "dst_vlan", "vlan_id"]),
+            Expr::Metric(m, _, _) => match m {
+                Metric::Packets => add(&["packets"]),
+                Metric::Bytes => add(&["bytes"]),
+                _ => add(&["packets", "bytes", "time_flow_start_ns", "time_flow_end_ns"]),
+            },
+        }
+    }
+
     /// Number of rows of the batch that match.
     pub fn count(&self, b: &FlowBatch) -> usize {
         (0..b.len()).filter(|&i| self.matches(b, i)).count()

@@ -1,8 +1,12 @@
 //! The query layer of flowsight: the nfdump-style filter language ([`filter`]) and
-//! nfdump-style statistics ([`stats`]) over flow batches.
+//! nfdump-style statistics ([`stats`]) and aggregation ([`aggregate`]) over flow batches, time
+//! windows ([`time`]), and the [`engine::Engine`] interface the CLI and API query through.
 
+pub mod aggregate;
+pub mod engine;
 pub mod filter;
 pub mod stats;
+pub mod time;
 
 /// `YYYY-MM-DD HH:MM:SS.mmm` (UTC) of Unix ns, like nfdump's timestamps.
 pub fn utc_time(ns: u64) -> String {

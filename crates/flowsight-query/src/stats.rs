@@ -210,23 +210,62 @@ fn render(k: StatKey, v: u128) -> String {
     }
 }
 
-/// Computes statistic `key` over the flows of `b` matching `filter`, top `n` by `order`
-/// (ties broken by the key, so output is stable).
-pub fn compute(b: &FlowBatch, filter: &Expr, key: StatKey, order: Order, n: usize) -> Stat {
-    let mut acc: HashMap<u128, Row> = HashMap::new();
-    let mut totals = (0u64, 0u64, 0u64);
-    let mut keys = Vec::with_capacity(2);
-    for i in 0..b.len() {
-        if !filter.matches(b, i) {
-            continue;
+/// The columns a statistic on `key` reads.
+pub fn key_columns(key: StatKey) -> &'static [&'static str] {
+    match key {
+        StatKey::SrcIp => &["src_addr"],
+        StatKey::DstIp => &["dst_addr"],
+        StatKey::Ip => &["src_addr", "dst_addr"],
+        StatKey::SrcPort => &["src_port"],
+        StatKey::DstPort => &["dst_port"],
+        StatKey::Port => &["src_port", "dst_port"],
+        StatKey::Proto => &["proto"],
+        StatKey::SrcAs => &["src_as"],
+        StatKey::DstAs => &["dst_as"],
+        StatKey::As => &["src_as", "dst_as"],
+        StatKey::InIf => &["in_if"],
+        StatKey::OutIf => &["out_if"],
+        StatKey::Router => &["sampler_address"],
+        StatKey::Tos => &["ip_tos"],
+        StatKey::Flags => &["tcp_flags"],
+        StatKey::Vlan => &["src_vlan"],
+    }
+}
+
+/// Columns every statistic reads besides its key.
+pub const VALUE_COLUMNS: &[&str] = &["packets", "bytes", "time_flow_start_ns", "time_flow_end_ns"];
+
+/// A statistic being accumulated: feed it batches (from any number of files or threads),
+/// merge partial ones, then [`StatAcc::finish`].
+#[derive(Debug, Clone)]
+pub struct StatAcc {
+    key: StatKey,
+    acc: HashMap<u128, Row>,
+    totals: (u64, u64, u64),
+    keys: Vec<u128>,
+}
+
+impl StatAcc {
+    /// An empty accumulator for `key`.
+    pub fn new(key: StatKey) -> StatAcc {
+        StatAcc {
+            key,
+            acc: HashMap::new(),
+            totals: (0, 0, 0),
+            keys: Vec::with_capacity(2),
         }
-        totals.0 += 1;
-        totals.1 += b.packets[i];
-        totals.2 += b.bytes[i];
-        keys.clear();
-        key_values(b, i, key, &mut keys);
-        for &k in &keys {
-            let r = acc.entry(k).or_insert_with(|| Row {
+    }
+
+    /// Adds row `i` of `b` (already known to match).
+    #[inline]
+    pub fn add_row(&mut self, b: &FlowBatch, i: usize) {
+        self.totals.0 += 1;
+        self.totals.1 += b.packets[i];
+        self.totals.2 += b.bytes[i];
+        self.keys.clear();
+        key_values(b, i, self.key, &mut self.keys);
+        for &k in &self.keys {
+            let r = self.acc.entry(k).or_insert_with(|| Row {
                 value: String::new(),
                 raw: k,
                 flows: 0,
@@ -242,28 +281,72 @@ pub fn compute(b: &FlowBatch, filter: &Expr, key: StatKey, order: Order, n: usiz
             r.last_ns = r.last_ns.max(b.time_flow_end_ns[i]);
         }
     }
-    let rank = |r: &Row| match order {
-        Order::Flows => r.flows,
-        Order::Packets => r.packets,
-        Order::Bytes => r.bytes,
-        Order::Pps => r.pps(),
-        Order::Bps => r.bps(),
-        Order::Bpp => r.bpp(),
-    };
-    let mut rows: Vec<(u128, Row)> = acc.into_iter().collect();
-    rows.sort_by(|x, y| rank(&y.1).cmp(&rank(&x.1)).then(x.0.cmp(&y.0)));
-    rows.truncate(n);
-    Stat {
-        key,
-        rows: rows
-            .into_iter()
-            .map(|(k, mut r)| {
-                r.value = render(key, k);
-                r
-            })
-            .collect(),
-        totals,
+
+    /// Adds every row of `b` matching `filter`.
+    pub fn add(&mut self, b: &FlowBatch, filter: &Expr) {
+        for i in 0..b.len() {
+            if filter.matches(b, i) {
+                self.add_row(b, i);
+            }
+        }
     }
+
+    /// Folds another partial accumulator of the same key into this one.
+    pub fn merge(&mut self, other: StatAcc) {
+        self.totals.0 += other.totals.0;
+        self.totals.1 += other.totals.1;
+        self.totals.2 += other.totals.2;
+        for (k, o) in other.acc {
+            match self.acc.entry(k) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(o);
+                }
+                std::collections::hash_map::Entry::Occupied(mut e) => {
+                    let r = e.get_mut();
+                    r.flows += o.flows;
+                    r.packets += o.packets;
+                    r.bytes += o.bytes;
+                    r.first_ns = r.first_ns.min(o.first_ns);
+                    r.last_ns = r.last_ns.max(o.last_ns);
+                }
+            }
+        }
+    }
+
+    /// The top `n` rows by `order` (ties broken by the key, so output is stable).
+    pub fn finish(self, order: Order, n: usize) -> Stat {
+        let key = self.key;
+        let rank = |r: &Row| match order {
+            Order::Flows => r.flows,
+            Order::Packets => r.packets,
+            Order::Bytes => r.bytes,
+            Order::Pps => r.pps(),
+            Order::Bps => r.bps(),
+            Order::Bpp => r.bpp(),
+        };
+        let mut rows: Vec<(u128, Row)> = self.acc.into_iter().collect();
+        rows.sort_by(|x, y| rank(&y.1).cmp(&rank(&x.1)).then(x.0.cmp(&y.0)));
+        rows.truncate(n);
+        Stat {
+            key,
+            rows: rows
+                .into_iter()
+                .map(|(k, mut r)| {
+                    r.value = render(key, k);
+                    r
+                })
+                .collect(),
+            totals: self.totals,
+        }
+    }
+}
+
+/// Computes statistic `key` over the flows of `b` matching `filter`, top `n` by `order`
+/// (ties broken by the key, so output is stable).
+pub fn compute(b: &FlowBatch, filter: &Expr, key: StatKey, order: Order, n: usize) -> Stat {
+    let mut acc = StatAcc::new(key);
+    acc.add(b, filter);
+    acc.finish(order, n)
 }
 
 impl Stat {

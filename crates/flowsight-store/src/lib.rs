@@ -39,7 +39,7 @@ mod write;
 pub use files::{FileKind, FileMeta, partition_dir};
 pub use maintenance::{CompactOptions, CompactReport, RetentionReport, compact, enforce_retention};
 pub use scan::{ScanOutput, ScanReport};
-pub use write::WriteOptions;
+pub use write::{Prepared, WriteOptions};
 
 use std::path::{Path, PathBuf};
 
@@ -183,6 +183,18 @@ impl Store {
         opts: &WriteOptions,
     ) -> Result<Option<FileMeta>, StoreError> {
         write::write_file(self, batch, now_ns, FileKind::Flush, opts)
+    }
+
+    /// Like [`Store::write`] for an already converted batch, which stays with the caller so
+    /// that a failed write (disk full, permissions) can be retried.
+    pub fn write_prepared(
+        &self,
+        batch: &Prepared,
+        now_ns: u64,
+        opts: &WriteOptions,
+    ) -> Result<Option<FileMeta>, StoreError> {
+        let dir = self.flows_dir().join(partition_dir(now_ns));
+        write::write_in(&dir, batch, now_ns, FileKind::Flush, opts, &mut |_| Ok(()))
     }
 
     /// Reads the columns `columns` (registry names; `flow_type` is always added) of every

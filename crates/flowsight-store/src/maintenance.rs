@@ -2,7 +2,7 @@
 
 use crate::files::{FileKind, FileMeta, partition_files, partitions};
 use crate::scan::quarantine;
-use crate::write::{WriteOptions, write_in};
+use crate::write::{Prepared, WriteOptions, write_in};
 use crate::{Store, StoreError, io_err};
 use flowsight_schema::FlowBatch;
 use serde::{Deserialize, Serialize};
@@ -203,7 +203,7 @@ fn compact_group(
     // Written under the partition's own time so it stays in this partition.
     if write_in(
         dir,
-        sorted,
+        &Prepared::new(sorted),
         pns,
         FileKind::Compacted,
         &opts.write,

@@ -89,42 +89,82 @@ pub(crate) fn write_file(
     opts: &WriteOptions,
 ) -> Result<Option<FileMeta>, StoreError> {
     let dir = store.flows_dir().join(partition_dir(now_ns));
-    write_in(&dir, batch, now_ns, kind, opts, &mut |_| Ok(()))
+    write_in(&dir, &Prepared::new(batch), now_ns, kind, opts, &mut |_| {
+        Ok(())
+    })
+}
+
+/// A batch converted for writing, kept whole so a failed write can be retried as is.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    rb: arrow_array::RecordBatch,
+    min_start: u64,
+    max_start: u64,
+}
+
+impl Prepared {
+    /// Converts `batch` (without copying its columns).
+    pub fn new(batch: FlowBatch) -> Prepared {
+        let min_start = batch.time_flow_start_ns.iter().copied().min().unwrap_or(0);
+        let max_start = batch.time_flow_start_ns.iter().copied().max().unwrap_or(0);
+        Prepared {
+            rb: batch.into_record_batch(),
+            min_start,
+            max_start,
+        }
+    }
+
+    /// Rows.
+    pub fn rows(&self) -> usize {
+        self.rb.num_rows()
+    }
 }
 
 pub(crate) fn write_in(
     dir: &Path,
-    batch: FlowBatch,
+    batch: &Prepared,
     now_ns: u64,
     kind: FileKind,
     opts: &WriteOptions,
     before_rename: &mut dyn FnMut(&str) -> Result<(), StoreError>,
 ) -> Result<Option<FileMeta>, StoreError> {
-    if batch.is_empty() {
+    if batch.rows() == 0 {
         return Ok(None);
     }
     std::fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
-    let rows = batch.len() as u64;
-    let min = batch.time_flow_start_ns.iter().copied().min().unwrap_or(0);
-    let max = batch.time_flow_start_ns.iter().copied().max().unwrap_or(0);
+    let rows = batch.rows() as u64;
+    let (min, max) = (batch.min_start, batch.max_start);
     let name = file_name(kind, min, max, rows, &unique_id(now_ns));
     let tmp = dir.join(format!(".{name}.tmp"));
     let path = dir.join(&name);
     let f = File::create(&tmp).map_err(io_err("create", &tmp))?;
-    let rb = batch.into_record_batch();
+    let rb = &batch.rb;
     let perr = |e: parquet::errors::ParquetError| StoreError::Parquet {
         path: tmp.clone(),
         message: e.to_string(),
     };
-    let mut w = ArrowWriter::try_new(f, rb.schema(), Some(properties(kind, opts))).map_err(perr)?;
-    w.write(&rb).map_err(perr)?;
-    let f = w.into_inner().map_err(perr)?;
-    if opts.sync {
-        f.sync_all().map_err(io_err("sync", &tmp))?;
+    let res = (|| {
+        let mut w =
+            ArrowWriter::try_new(f, rb.schema(), Some(properties(kind, opts))).map_err(perr)?;
+        w.write(rb).map_err(perr)?;
+        let f = w.into_inner().map_err(perr)?;
+        if opts.sync {
+            f.sync_all().map_err(io_err("sync", &tmp))?;
+        }
+        Ok(f.metadata().map(|m| m.len()).unwrap_or(0))
+    })();
+    let size = match res {
+        Ok(s) => s,
+        Err(e) => {
+            // Never leave a partial temporary behind (a full disk must not fill further).
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    if let Err(e) = before_rename(&name) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
-    drop(f);
-    before_rename(&name)?;
     std::fs::rename(&tmp, &path).map_err(io_err("rename into place", &path))?;
     if opts.sync {
         sync_dir(dir)?;

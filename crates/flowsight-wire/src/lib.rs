@@ -293,6 +293,15 @@ impl Decoder {
         self.templates.map.len()
     }
 
+    /// Templates held for one exporter (all its domains).
+    pub fn exporter_template_count(&self, exporter: IpAddr) -> usize {
+        self.templates
+            .per_exporter
+            .get(&exporter)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Data sets held waiting for their template.
     pub fn pending_sets(&self) -> usize {
         self.pending.sets.len()

@@ -198,7 +198,7 @@ pub(crate) enum Insert {
 #[derive(Debug, Default)]
 pub(crate) struct TemplateCache {
     pub map: FxHashMap<TemplateKey, Compiled>,
-    per_exporter: FxHashMap<IpAddr, usize>,
+    pub(crate) per_exporter: FxHashMap<IpAddr, usize>,
     pub limits: TemplateLimits,
 }
 

@@ -2,6 +2,7 @@
 
 mod decode;
 mod generate;
+mod query;
 mod replay;
 mod schema_cmd;
 mod serve;
@@ -24,8 +25,10 @@ struct Cli {
 enum Command {
     /// Decode flow exports captured in a pcap/pcapng file and print the flows.
     Decode(decode::DecodeArgs),
-    /// Receive flow exports over UDP and print each flow as a JSON line.
+    /// Run the collector: receive flow exports, store them, serve metrics over HTTP.
     Serve(serve::ServeArgs),
+    /// Query the stored flows, nfdump style: filters, -s statistics, -A aggregation.
+    Query(query::QueryArgs),
     /// Send synthetic flow exports (background traffic and attack scenarios) to collectors
     /// and/or a pcap, with the exact ground truth of what was sent.
     Generate(generate::GenerateArgs),
@@ -40,6 +43,7 @@ fn main() -> std::process::ExitCode {
     let res: Result<()> = match cli.command {
         Command::Decode(a) => decode::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Query(a) => query::run(a),
         Command::Schema(a) => schema_cmd::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Replay(a) => replay::run(a),
@@ -57,6 +61,22 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Structured logs on stderr; `RUST_LOG` sets the level (default `info`), and
+/// `FLOWSIGHT_LOG=json` switches to one JSON object per line for log shippers.
+pub(crate) fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if std::env::var("FLOWSIGHT_LOG").as_deref() == Ok("json") {
+        b.json().try_init()
+    } else {
+        b.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init()
+    };
 }
 
 /// A progress bar on stderr when it is a terminal, hidden otherwise (CI logs, pipes).

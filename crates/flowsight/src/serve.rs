@@ -1,89 +1,176 @@
-//! `flowsight serve`: receives flow exports on UDP and writes each flow as a goflow2-layout
-//! JSON line. The embedded store, query CLI and portal build on this (see the issues).
+//! `flowsight serve`: the collector daemon. Receives flow exports, stores them in the embedded
+//! store, and serves metrics (and later the API and portal) over HTTP.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
-use flowsight_schema::FlowBatch;
-use flowsight_wire::Decoder;
-use std::io::Write;
-use std::net::{SocketAddr, UdpSocket};
-use std::time::{SystemTime, UNIX_EPOCH};
+use flowsight_collector::{Config, Shared};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Listener URL: `netflow://ADDR:PORT` (NetFlow v1/v5/v7/v9 and IPFIX over UDP, detected
-    /// per datagram) or `sflow://ADDR:PORT`. Repeatable.
-    #[arg(long = "listen", default_values = ["netflow://0.0.0.0:2055", "sflow://0.0.0.0:6343"])]
+    /// Configuration file (TOML). Default: ./flowsight.toml when it exists.
+    #[arg(long, short = 'c')]
+    pub config: Option<PathBuf>,
+    /// Listener URL, repeatable; replaces the configured list. `netflow://ADDR:PORT` (NetFlow
+    /// v1/v5/v7/v9 and IPFIX over UDP), `sflow://ADDR:PORT`, `ipfix+tcp://ADDR:PORT`,
+    /// `ipfix+sctp://ADDR:PORT`.
+    #[arg(long = "listen", value_name = "URL")]
     pub listen: Vec<String>,
-    /// Stop after this many datagrams (all listeners together); 0: run until killed.
-    #[arg(long, default_value_t = 0)]
-    pub max_datagrams: u64,
+    /// Data directory of the embedded store.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// HTTP address for /metrics and the API (default 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+    /// Decode workers (default: one per core).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// How often buffered flows are written to disk (e.g. 1s; at most 5s).
+    #[arg(long, value_name = "DURATION")]
+    pub flush_interval: Option<String>,
+    /// Validate the configuration, print the effective one, and exit.
+    #[arg(long)]
+    pub check: bool,
 }
 
-fn parse_listen(url: &str) -> Result<SocketAddr> {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        bail!(
-            "listener `{url}` is not a URL: write it as netflow://0.0.0.0:2055 or sflow://0.0.0.0:6343"
-        );
+fn effective_config(a: &ServeArgs) -> Result<Config> {
+    let mut cfg = match &a.config {
+        Some(p) => Config::from_file(p)?,
+        None => {
+            let p = PathBuf::from("flowsight.toml");
+            if p.exists() {
+                Config::from_file(&p)?
+            } else {
+                Config::default()
+            }
+        }
     };
-    match scheme {
-        "netflow" | "sflow" | "ipfix" => rest.parse().with_context(|| {
-            format!("listener `{url}`: `{rest}` is not ADDR:PORT (e.g. 0.0.0.0:2055)")
-        }),
-        other => bail!(
-            "listener `{url}`: scheme `{other}` is not supported here; use netflow:// or sflow:// (UDP)"
-        ),
+    if !a.listen.is_empty() {
+        cfg.listen = a.listen.clone();
     }
+    if let Some(d) = &a.data {
+        cfg.data = d.clone();
+    }
+    if let Some(h) = &a.http {
+        cfg.http = h.clone();
+    }
+    if let Some(w) = a.workers {
+        cfg.workers = w;
+    }
+    if let Some(f) = &a.flush_interval {
+        cfg.store.flush_interval = f.clone();
+    }
+    Ok(cfg)
 }
 
 pub fn run(a: ServeArgs) -> Result<()> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(SocketAddr, u64, Vec<u8>)>(4096);
-    for url in &a.listen {
-        let addr = parse_listen(url)?;
-        let sock = UdpSocket::bind(addr).with_context(|| {
-            format!("cannot listen on {addr} for `{url}` (port in use, or a privileged port without root?)")
-        })?;
-        eprintln!("flowsight: listening on udp://{}", sock.local_addr()?);
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            let mut buf = vec![0u8; 65_535];
-            while let Ok((n, from)) = sock.recv_from(&mut buf) {
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos() as u64);
-                if tx.send((from, now, buf[..n].to_vec())).is_err() {
-                    break;
-                }
-            }
-        });
+    let cfg = effective_config(&a)?;
+    let settings = cfg.validate()?;
+    if a.check {
+        print!("# effective configuration (valid)\n{}", cfg.to_toml());
+        return Ok(());
     }
-    drop(tx);
-    let mut dec = Decoder::default();
-    let mut batch = FlowBatch::default();
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut line = String::with_capacity(1024);
-    let mut n = 0u64;
-    let mut errors = 0u64;
-    while let Ok((from, ts, data)) = rx.recv() {
-        batch.clear();
-        if let Err(e) = dec.decode(from.ip(), ts, &data, &mut batch) {
-            errors += 1;
-            // Rate-limited: the first few, then every 1000th.
-            if errors <= 10 || errors.is_multiple_of(1000) {
-                eprintln!("flowsight: decode error #{errors}: {e}");
-            }
-        }
-        line.clear();
-        batch.write_ndjson(&mut line);
-        out.write_all(line.as_bytes())?;
-        // Flush per datagram so a pipe reader sees flows as they arrive.
-        out.flush()?;
-        n += 1;
-        if a.max_datagrams != 0 && n >= a.max_datagrams {
+    crate::init_logging();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handlers")?;
+    }
+
+    let http = std::net::TcpListener::bind(settings.http).with_context(|| {
+        format!(
+            "cannot bind the HTTP address {} (in use? pick another with --http ADDR)",
+            settings.http
+        )
+    })?;
+    let running = flowsight_collector::start(&settings)?;
+    for (l, addr) in &running.bound {
+        let scheme = l.url.split("://").next().unwrap_or("udp");
+        eprintln!("flowsight: listening on {scheme}://{addr}");
+    }
+    let http_addr = http.local_addr()?;
+    eprintln!("flowsight: http on http://{http_addr} (metrics at /metrics)");
+    eprintln!("flowsight: storing flows in {}", settings.data.display());
+
+    let shared = running.shared.clone();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("fs-http")
+        .enable_all()
+        .build()
+        .context("cannot start the HTTP runtime")?;
+    let http_stop = Arc::new(tokio::sync::Notify::new());
+    let hs = http_stop.clone();
+    let server = rt.spawn(async move {
+        http.set_nonblocking(true)?;
+        let l = tokio::net::TcpListener::from_std(http)?;
+        axum::serve(l, app(shared))
+            .with_graceful_shutdown(async move { hs.notified().await })
+            .await
+    });
+
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if server.is_finished() {
             break;
         }
     }
-    out.flush()?;
+    tracing::info!("shutting down: draining workers, flushing the store, saving templates");
+    running.shutdown();
+    http_stop.notify_waiters();
+    let res = rt
+        .block_on(async { tokio::time::timeout(std::time::Duration::from_secs(5), server).await });
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    if let Ok(Ok(Err(e))) = res {
+        return Err(anyhow::Error::new(e).context("HTTP server failed"));
+    }
+    eprintln!("flowsight: stopped");
     Ok(())
+}
+
+/// The HTTP routes (built separately so tests can call them without a socket).
+pub fn app(shared: Arc<Shared>) -> axum::Router {
+    use axum::routing::get;
+    axum::Router::new()
+        .route(
+            "/metrics",
+            get({
+                let s = shared.clone();
+                move || async move {
+                    (
+                        [("content-type", "text/plain; version=0.0.4")],
+                        s.render_prometheus(),
+                    )
+                }
+            }),
+        )
+        .route(
+            "/api/v1/health",
+            get(|| async {
+                axum::Json(serde_json::json!({
+                    "status": "ok",
+                    "version": env!("CARGO_PKG_VERSION"),
+                }))
+            }),
+        )
+        .route(
+            "/api/v1/exporters",
+            get({
+                let s = shared.clone();
+                move || async move {
+                    let v: Vec<serde_json::Value> = s
+                        .exporters()
+                        .into_iter()
+                        .map(|(ip, e)| {
+                            let mut o = serde_json::to_value(&e).unwrap_or_default();
+                            o["address"] = serde_json::Value::String(ip.to_string());
+                            o
+                        })
+                        .collect();
+                    axum::Json(v)
+                }
+            }),
+        )
 }

@@ -1,0 +1,194 @@
+//! UDP receive: `SO_REUSEPORT` sockets with large buffers, batched `recvmmsg`, kernel drop
+//! counting (`SO_RXQ_OVFL`), and dispatch of each datagram to its exporter's worker.
+
+use crate::metrics::{Counters, Shared};
+use crate::{Chunk, CollectorError, Listener, now_ns, worker_of};
+use nix::sys::socket::{
+    ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, setsockopt, sockopt,
+};
+use socket2::{Domain, Protocol, Socket, Type};
+use std::io::IoSliceMut;
+use std::net::{IpAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::time::Duration;
+
+/// Datagrams per `recvmmsg` call.
+const BATCH: usize = 64;
+/// Buffer per datagram: the largest UDP payload, so nothing is ever truncated.
+const SLOT: usize = 65_536;
+
+fn one(l: &Listener, port: u16, rcvbuf: usize, reuse: bool) -> Result<UdpSocket, CollectorError> {
+    let err = |what: &str, e: std::io::Error| CollectorError::Listen {
+        url: l.url.clone(),
+        message: format!("{what}: {e}"),
+    };
+    let mut addr = l.addr;
+    addr.set_port(port);
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
+        .map_err(|e| err("cannot create a UDP socket", e))?;
+    if reuse {
+        setsockopt(&s, sockopt::ReusePort, &true)
+            .map_err(|e| err("cannot set SO_REUSEPORT", e.into()))?;
+    }
+    // Ask for the buffer; with CAP_NET_ADMIN the "force" variant passes net.core.rmem_max.
+    if setsockopt(&s, sockopt::RcvBufForce, &rcvbuf).is_err() {
+        let _ = setsockopt(&s, sockopt::RcvBuf, &rcvbuf);
+    }
+    let got = nix::sys::socket::getsockopt(&s, sockopt::RcvBuf).unwrap_or(0);
+    // Linux reports twice the usable size.
+    if got / 2 < rcvbuf / 2 {
+        tracing::warn!(
+            listener = %l.url,
+            requested = rcvbuf,
+            granted = got,
+            "socket receive buffer smaller than configured; raise it with `sysctl -w net.core.rmem_max={rcvbuf}` or run with CAP_NET_ADMIN"
+        );
+    }
+    let _ = setsockopt(&s, sockopt::RxqOvfl, &1);
+    s.bind(&addr.into()).map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                " (another collector is using this port; stop it or pick another port)"
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+            }
+            std::io::ErrorKind::AddrNotAvailable => " (this host has no such address)",
+            _ => "",
+        };
+        err(&format!("cannot bind {addr}{hint}"), e)
+    })?;
+    let u: UdpSocket = s.into();
+    u.set_read_timeout(Some(Duration::from_millis(100)))
+        .map_err(|e| err("cannot set a read timeout", e))?;
+    Ok(u)
+}
+
+/// Binds `n` sockets on the listener's address (the first resolves port 0; the others share
+/// its port through `SO_REUSEPORT`).
+pub(crate) fn bind(
+    l: &Listener,
+    n: usize,
+    rcvbuf: usize,
+) -> Result<Vec<UdpSocket>, CollectorError> {
+    let reuse = n > 1;
+    let first = one(l, l.addr.port(), rcvbuf, reuse)?;
+    let port = first
+        .local_addr()
+        .map(|a| a.port())
+        .unwrap_or(l.addr.port());
+    let mut v = vec![first];
+    for _ in 1..n {
+        v.push(one(l, port, rcvbuf, reuse)?);
+    }
+    Ok(v)
+}
+
+fn ip_of(a: &SockaddrStorage) -> Option<IpAddr> {
+    if let Some(v4) = a.as_sockaddr_in() {
+        return Some(IpAddr::V4(v4.ip()));
+    }
+    // A dual-stack socket sees IPv4 exporters as ::ffff:a.b.c.d; name them as IPv4.
+    a.as_sockaddr_in6()
+        .map(|v6| IpAddr::V6(v6.ip()).to_canonical())
+}
+
+pub(crate) struct Receiver {
+    sock: UdpSocket,
+    workers: Vec<SyncSender<Chunk>>,
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Receiver {
+    pub(crate) fn new(
+        sock: UdpSocket,
+        workers: Vec<SyncSender<Chunk>>,
+        shared: Arc<Shared>,
+        stop: Arc<AtomicBool>,
+    ) -> Self {
+        Receiver {
+            sock,
+            workers,
+            shared,
+            stop,
+        }
+    }
+
+    pub(crate) fn run(self) {
+        let mut bufs = vec![0u8; BATCH * SLOT];
+        let mut headers =
+            MultiHeaders::<SockaddrStorage>::preallocate(BATCH, Some(nix::cmsg_space!(u32)));
+        let mut meta: Vec<(Option<IpAddr>, usize)> = Vec::with_capacity(BATCH);
+        let mut chunks: Vec<Chunk> = (0..self.workers.len()).map(|_| Chunk::default()).collect();
+        let mut drops_seen: u32 = 0;
+        let c = &self.shared.counters;
+        let fd = self.sock.as_raw_fd();
+        let mut errors = crate::RateLimit::default();
+        while !self.stop.load(Ordering::Relaxed) {
+            meta.clear();
+            let mut ovfl: Option<u32> = None;
+            {
+                let mut iovs: Vec<[IoSliceMut<'_>; 1]> = bufs
+                    .chunks_exact_mut(SLOT)
+                    .map(|b| [IoSliceMut::new(b)])
+                    .collect();
+                // MSG_WAITFORONE: block (up to the read timeout) for the first datagram,
+                // then take whatever else is already queued.
+                match recvmmsg(fd, &mut headers, &mut iovs, MsgFlags::MSG_WAITFORONE, None) {
+                    Ok(res) => {
+                        for m in res {
+                            if let Ok(cm) = m.cmsgs() {
+                                for x in cm {
+                                    if let ControlMessageOwned::RxqOvfl(n) = x {
+                                        ovfl = Some(n);
+                                    }
+                                }
+                            }
+                            let ip = m.address.as_ref().and_then(ip_of);
+                            meta.push((ip, m.bytes));
+                        }
+                    }
+                    Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => continue,
+                    Err(e) => {
+                        if let Some(s) = errors.allow() {
+                            tracing::warn!(error = %e, suppressed = s, "UDP receive failed");
+                        }
+                        std::thread::sleep(Duration::from_millis(10));
+                        continue;
+                    }
+                }
+            }
+            if let Some(n) = ovfl {
+                // The kernel reports the socket's cumulative drop count.
+                Counters::add(&c.kernel_drops, u64::from(n.wrapping_sub(drops_seen)));
+                drops_seen = n;
+            }
+            let now = now_ns();
+            let mut bytes = 0u64;
+            for (i, &(ip, len)) in meta.iter().enumerate() {
+                let Some(ip) = ip else { continue };
+                let data = &bufs[i * SLOT..i * SLOT + len.min(SLOT)];
+                bytes += len as u64;
+                let w = worker_of(ip, chunks.len());
+                chunks[w].push(ip, now, data);
+            }
+            Counters::add(&c.datagrams, meta.len() as u64);
+            Counters::add(&c.bytes, bytes);
+            for (w, ch) in chunks.iter_mut().enumerate() {
+                if ch.items.is_empty() {
+                    continue;
+                }
+                let full = std::mem::take(ch);
+                // Blocks when the worker is behind: back-pressure goes to the kernel buffer,
+                // whose drops are counted, instead of dropping here.
+                if self.workers[w].send(full).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}

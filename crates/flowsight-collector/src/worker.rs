@@ -1,0 +1,173 @@
+//! Decode workers: each owns a decoder (templates, sampling, sequences) for the exporters
+//! hashed to it, and hands batches of flows to the store thread.
+
+use crate::config::Prefix;
+use crate::metrics::{Counters, ExporterStats, Shared};
+use crate::{Chunk, RateLimit, Settings, worker_of};
+use flowsight_schema::FlowBatch;
+use flowsight_wire::{Decoder, DecoderConfig, TemplateSnapshot};
+use rustc_hash::FxHashMap;
+use std::net::IpAddr;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Flows per batch handed to the store thread.
+const HANDOFF_ROWS: usize = 16 * 1024;
+/// A batch is handed over at least this often, so flows reach the store promptly.
+const HANDOFF_AGE: Duration = Duration::from_millis(200);
+
+pub(crate) struct WorkerCtx {
+    id: usize,
+    rx: Receiver<Chunk>,
+    sink: SyncSender<FlowBatch>,
+    shared: Arc<Shared>,
+    snapshots: Arc<Mutex<Vec<TemplateSnapshot>>>,
+    decoder: Decoder,
+    allow: Vec<Prefix>,
+    overrides: FxHashMap<IpAddr, u64>,
+}
+
+impl WorkerCtx {
+    pub(crate) fn new(
+        id: usize,
+        s: &Settings,
+        rx: Receiver<Chunk>,
+        sink: SyncSender<FlowBatch>,
+        shared: Arc<Shared>,
+        snapshots: Arc<Mutex<Vec<TemplateSnapshot>>>,
+        restore: &TemplateSnapshot,
+    ) -> Self {
+        let mut decoder = Decoder::new(DecoderConfig {
+            templates: s.template_limits,
+            ..DecoderConfig::default()
+        });
+        // Only this worker's exporters' templates: the others' go to their own workers.
+        let mine = TemplateSnapshot {
+            templates: restore
+                .templates
+                .iter()
+                .filter(|(d, _)| worker_of(d.key.exporter, s.workers) == id)
+                .cloned()
+                .collect(),
+        };
+        let n = decoder.restore_templates(&mine);
+        Counters::add(&shared.counters.templates_restored, n as u64);
+        WorkerCtx {
+            id,
+            rx,
+            sink,
+            shared,
+            snapshots,
+            decoder,
+            allow: s.allow.clone(),
+            overrides: s.sampling_overrides.iter().copied().collect(),
+        }
+    }
+}
+
+pub(crate) fn run(mut w: WorkerCtx) {
+    let mut batch = FlowBatch::default();
+    let mut oldest: Option<Instant> = None;
+    let mut stats: FxHashMap<IpAddr, ExporterStats> = FxHashMap::default();
+    let mut last_publish = Instant::now();
+    let mut last_snapshot = Instant::now();
+    let mut errors = RateLimit::default();
+    let c = &w.shared.counters;
+    loop {
+        let msg = w.rx.recv_timeout(Duration::from_millis(100));
+        let done = matches!(msg, Err(RecvTimeoutError::Disconnected));
+        if let Ok(chunk) = msg {
+            let mut flows = 0u64;
+            for it in &chunk.items {
+                if !w.allow.is_empty() && !w.allow.iter().any(|p| p.contains(it.exporter)) {
+                    Counters::add(&c.not_allowed, 1);
+                    continue;
+                }
+                let data = &chunk.data[it.start as usize..(it.start + it.len) as usize];
+                let before = batch.len();
+                let res = w
+                    .decoder
+                    .decode(it.exporter, it.received_ns, data, &mut batch);
+                let n = batch.len() - before;
+                flows += n as u64;
+                let st = stats.entry(it.exporter).or_default();
+                st.packets += 1;
+                st.flows += n as u64;
+                st.last_seen_ns = it.received_ns;
+                match res {
+                    Ok(info) => {
+                        if st.format.is_empty() || st.format != info.format.name() {
+                            st.format = info.format.name().to_string();
+                        }
+                    }
+                    Err(e) => {
+                        st.decode_errors += 1;
+                        Counters::add(&c.decode_errors, 1);
+                        if let Some(s) = errors.allow() {
+                            tracing::warn!(exporter = %it.exporter, error = %e, suppressed = s, "decode error");
+                        }
+                    }
+                }
+                if n > 0 {
+                    if let Some(&rate) = w.overrides.get(&it.exporter) {
+                        for r in &mut batch.sampling_rate[before..] {
+                            *r = rate;
+                        }
+                    }
+                    st.sampling_rate = batch.sampling_rate[batch.len() - 1];
+                    oldest.get_or_insert_with(Instant::now);
+                }
+            }
+            Counters::add(&c.flows, flows);
+        }
+        let due = oldest.is_some_and(|t| t.elapsed() >= HANDOFF_AGE);
+        if batch.len() >= HANDOFF_ROWS || (due || done) && !batch.is_empty() {
+            if w.sink.send(std::mem::take(&mut batch)).is_err() {
+                break;
+            }
+            oldest = None;
+        }
+        if done || last_publish.elapsed() >= Duration::from_secs(1) {
+            publish(&w, &mut stats);
+            last_publish = Instant::now();
+        }
+        if done || last_snapshot.elapsed() >= Duration::from_secs(10) {
+            if let Ok(mut s) = w.snapshots.lock()
+                && let Some(slot) = s.get_mut(w.id)
+            {
+                *slot = w.decoder.snapshot_templates();
+            }
+            last_snapshot = Instant::now();
+        }
+        if done {
+            break;
+        }
+    }
+}
+
+fn publish(w: &WorkerCtx, stats: &mut FxHashMap<IpAddr, ExporterStats>) {
+    let mut lost: FxHashMap<IpAddr, (u64, u64)> = FxHashMap::default();
+    for (k, s) in w.decoder.sequences().iter() {
+        let e = lost.entry(k.exporter).or_default();
+        e.0 += s.lost;
+        e.1 += s.resets;
+    }
+    for (ip, st) in stats.iter_mut() {
+        let (l, r) = lost.get(ip).copied().unwrap_or_default();
+        st.sequence_lost = l;
+        st.sequence_resets = r;
+        st.templates = w.decoder.exporter_template_count(*ip) as u64;
+    }
+    if let Ok(mut m) = w.shared.exporters.lock() {
+        for (ip, st) in stats.iter() {
+            m.insert(*ip, st.clone());
+        }
+    }
+    if let Ok(mut d) = w.shared.decoders.lock() {
+        if d.len() <= w.id {
+            d.resize(w.id + 1, flowsight_wire::DecodeStats::default());
+        }
+        d[w.id] = w.decoder.stats().clone();
+    }
+}
