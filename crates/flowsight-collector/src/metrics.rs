@@ -1,5 +1,5 @@
 //! Collector self-statistics: global counters (atomics, updated on the hot path without
-//! locks), per-exporter statistics (published by each worker about once a second), and their
+//! locks), per-exporter statistics (published by each worker four times a second), and their
 //! Prometheus text rendering.
 
 use rustc_hash::FxHashMap;

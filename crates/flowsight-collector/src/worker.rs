@@ -128,7 +128,7 @@ pub(crate) fn run(mut w: WorkerCtx) {
             }
             oldest = None;
         }
-        if done || last_publish.elapsed() >= Duration::from_secs(1) {
+        if done || last_publish.elapsed() >= Duration::from_millis(250) {
             publish(&w, &mut stats);
             last_publish = Instant::now();
         }

@@ -389,7 +389,9 @@ impl Stat {
         s
     }
 
-    /// nfdump's CSV layout: `ts,te,td,pr,val,fl,flP,pkt,pktP,byt,bytP,pps,bps,bpp`.
+    /// nfdump's CSV layout: `ts,te,td,pr,val,fl,flP,pkt,pktP,byt,bytP,pps,bps,bpp` (protocols
+    /// as numbers, as nfdump writes them there).
+
     pub fn to_csv(&self) -> String {
         let mut s = String::from("ts,te,td,pr,val,fl,flP,pkt,pktP,byt,bytP,pps,bps,bpp\n");
         let pct = Self::pct;
@@ -400,7 +402,11 @@ impl Stat {
                 crate::utc_time(r.first_ns),
                 crate::utc_time(r.last_ns),
                 r.duration_s(),
-                r.value,
+                if self.key == StatKey::Proto {
+                    r.raw.to_string()
+                } else {
+                    r.value.clone()
+                },
                 r.flows,
                 pct(r.flows, self.totals.0),
                 r.packets,

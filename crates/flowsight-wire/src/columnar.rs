@@ -229,7 +229,8 @@ pub(crate) fn decode_fixed(
                 let port = out.dst_port[row];
                 out.icmp_type[row] = (port >> 8) as u8;
                 out.icmp_code[row] = port as u8;
-            } else if out.dst_port[row] == 0 && p == 1 {
+            } else if out.dst_port[row] == 0 && crate::ie::icmp_type_in_port(p, out.flow_type[row])
+            {
                 out.dst_port[row] = (out.icmp_type[row] as u16) << 8 | out.icmp_code[row] as u16;
             }
         }

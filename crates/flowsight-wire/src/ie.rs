@@ -481,6 +481,14 @@ pub(crate) fn finalize(
     finalize_l3(rec, sc.have_etype, sc.have_icmp, sc.ip_version);
 }
 
+/// Whether nfdump (1.7) puts an ICMP flow's type/code into its destination port when the
+/// exporter sent them in their own fields: always for ICMP, and for ICMPv6 only from IPFIX
+/// (its NetFlow v9 path leaves ICMPv6 ports 0).
+#[inline]
+pub(crate) fn icmp_type_in_port(proto: u8, flow_type: u8) -> bool {
+    proto == 1 || proto == 58 && flow_type == flowsight_schema::flow_type::IPFIX
+}
+
 /// Ethernet type from the address family, and ICMP type/code from the destination port
 /// where the exporter encodes them there (Cisco v5 convention, also used by v9 exporters).
 #[inline]
@@ -506,9 +514,9 @@ pub(crate) fn finalize_l3(rec: &mut FlowRecord, have_etype: bool, have_icmp: boo
         if !have_icmp {
             rec.icmp_type = (rec.dst_port >> 8) as u8;
             rec.icmp_code = rec.dst_port as u8;
-        } else if rec.dst_port == 0 && rec.proto == 1 {
-            // The other way round for IPv4, as nfdump stores it (it leaves ICMPv6 ports 0), so
-            // port statistics and filters agree with nfdump's.
+        } else if rec.dst_port == 0 && icmp_type_in_port(rec.proto, rec.flow_type) {
+            // The other way round, as nfdump stores it, so port statistics and filters agree
+            // with nfdump's.
             rec.dst_port = (rec.icmp_type as u16) << 8 | rec.icmp_code as u16;
         }
     }

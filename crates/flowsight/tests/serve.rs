@@ -1,96 +1,442 @@
-//! `flowsight serve` end to end on loopback: real UDP datagrams from the golden captures in,
-//! goflow2 JSON lines out, totals equal to the capture's independent totals.
+//! `flowsight serve` end to end on loopback: real datagrams in, the embedded store and
+//! `flowsight query` out; restarts, crashes, hostile input and configuration errors.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers panic on purpose
 
+mod common;
+
+use common::{Serve, query, root, tempdir};
+use flowsight_schema::{FlowRecord, addr_from_ip};
+use flowsight_wire::{ExportEncoder, IpfixEncoder};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Flow export payloads of a capture.
-fn payloads(path: &PathBuf) -> Vec<Vec<u8>> {
-    let bytes = std::fs::read(path).unwrap();
-    flowsight_capture::payloads(&bytes)
-        .unwrap()
-        .into_iter()
-        .map(|p| p.data)
+fn capture_totals(name: &str) -> (u64, u64, u64) {
+    let t: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join(format!("testdata/captures/{name}.totals.json")))
+            .unwrap(),
+    )
+    .unwrap();
+    (
+        t["flows"].as_u64().unwrap(),
+        t["packets"].as_u64().unwrap(),
+        t["bytes"].as_u64().unwrap(),
+    )
+}
+
+/// (flows, packets, bytes) of the store, from `query -s proto -o json`.
+fn stored_totals(data: &std::path::Path, filter: &str) -> (u64, u64, u64) {
+    let out = query(data, &["-s", "proto", "-o", "json", filter]);
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    let t = &v["totals"];
+    (
+        t["flows"].as_u64().unwrap(),
+        t["packets"].as_u64().unwrap(),
+        t["bytes"].as_u64().unwrap(),
+    )
+}
+
+fn send_capture(name: &str, to: &str, from: &str) -> usize {
+    let pkts = flowsight_capture::payloads(
+        &std::fs::read(root().join(format!("testdata/captures/{name}.pcap"))).unwrap(),
+    )
+    .unwrap();
+    let sock = UdpSocket::bind(from).unwrap();
+    for p in &pkts {
+        sock.send_to(&p.data, to).unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    pkts.len()
+}
+
+#[test]
+fn flows_are_queryable_within_five_seconds_and_equal_the_capture() {
+    let data = tempdir("serve-basic");
+    let s = Serve::start(&data, &["--listen", "netflow://127.0.0.1:0"]);
+    let want = capture_totals("softflowd-ipfix");
+    send_capture("softflowd-ipfix", &s.addr("netflow"), "127.0.0.1:0");
+    let sent = Instant::now();
+    // Default flush interval (2 s): the flows must be in the store within 5 s.
+    loop {
+        if stored_totals(&data, "any") == want {
+            break;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(5),
+            "after 5 s the store has {:?}, want {want:?}",
+            stored_totals(&data, "any")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Per-exporter statistics on /metrics.
+    let m = s.metrics();
+    assert!(
+        m.contains(&format!(
+            "flowsight_exporter_flows_total{{exporter=\"127.0.0.1\",format=\"ipfix\"}} {}",
+            want.0
+        )),
+        "{m}"
+    );
+    assert_eq!(s.metric("flowsight_decode_errors_total"), 0);
+    let api = common::http_get(&s.http, "/api/v1/exporters");
+    let ex: Value = serde_json::from_str(&api).unwrap();
+    assert_eq!(ex[0]["address"], "127.0.0.1");
+    assert_eq!(ex[0]["flows"].as_u64(), Some(want.0));
+    s.stop();
+    // Still there after a clean stop.
+    assert_eq!(stored_totals(&data, "any"), want);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+fn records(n: usize, base_ns: u64) -> Vec<FlowRecord> {
+    (0..n)
+        .map(|i| FlowRecord {
+            src_addr: addr_from_ip(format!("192.0.2.{}", i % 200 + 1).parse().unwrap()),
+            dst_addr: addr_from_ip("198.51.100.7".parse().unwrap()),
+            src_port: 40_000 + i as u16,
+            dst_port: 443,
+            proto: 6,
+            etype: 0x0800,
+            packets: 3 + i as u64 % 5,
+            bytes: 1000 + i as u64,
+            time_flow_start_ns: base_ns + i as u64 * 1_000_000,
+            time_flow_end_ns: base_ns + i as u64 * 1_000_000 + 500_000_000,
+            ..FlowRecord::default()
+        })
         .collect()
 }
 
 #[test]
-fn serve_decodes_udp_exports_to_json_lines() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let cap = root.join("testdata/captures/softflowd-ipfix.pcap");
-    let totals: Value = serde_json::from_str(
-        &std::fs::read_to_string(root.join("testdata/captures/softflowd-ipfix.totals.json"))
-            .unwrap(),
-    )
-    .unwrap();
-    let pkts = payloads(&cap);
-
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flowsight"))
-        .args([
-            "serve",
-            "--listen",
-            "netflow://127.0.0.1:0",
-            "--max-datagrams",
-        ])
-        .arg(pkts.len().to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The listener reports its (random) port on stderr.
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    let port: u16 = line
-        .trim()
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap_or_else(|_| panic!("no port in {line:?}"));
-
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    for p in &pkts {
-        sock.send_to(p, ("127.0.0.1", port)).unwrap();
-        std::thread::sleep(Duration::from_millis(5));
+fn templates_survive_a_restart() {
+    let data = tempdir("serve-restart");
+    let now = flowsight_store::now_ns();
+    // One exporter whose templates are only in its first message.
+    let mut enc = IpfixEncoder::new(7).template_every(1_000_000);
+    let recs = records(400, now - 60_000_000_000);
+    let mut msgs = Vec::new();
+    let mut i = 0;
+    while i < recs.len() {
+        let mut m = Vec::new();
+        i += enc.encode_datagram(now, &recs[i..], &mut m);
+        msgs.push(m);
     }
-    let out = BufReader::new(child.stdout.take().unwrap());
-    let (mut flows, mut packets, mut bytes) = (0u64, 0u64, 0u64);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    for l in out.lines() {
-        let v: Value = serde_json::from_str(&l.unwrap()).unwrap();
-        assert_eq!(v["type"], "IPFIX");
-        assert_eq!(v["sampler_address"], "127.0.0.1");
-        flows += 1;
-        packets += v["packets"].as_u64().unwrap();
-        bytes += v["bytes"].as_u64().unwrap();
-        assert!(Instant::now() < deadline, "serve too slow");
+    assert!(msgs.len() >= 4, "{} messages", msgs.len());
+    let half = msgs.len() / 2;
+    let exporter = UdpSocket::bind("127.0.0.1:0").unwrap();
+
+    let s = Serve::start(&data, &["--listen", "netflow://127.0.0.1:0"]);
+    for m in &msgs[..half] {
+        exporter.send_to(m, s.addr("netflow")).unwrap();
     }
-    assert!(child.wait().unwrap().success());
-    assert_eq!(
-        (flows, packets, bytes),
-        (
-            totals["flows"].as_u64().unwrap(),
-            totals["packets"].as_u64().unwrap(),
-            totals["bytes"].as_u64().unwrap()
-        )
+    std::thread::sleep(Duration::from_millis(500));
+    s.stop();
+
+    // The second half has no template: it decodes only if the restart kept it.
+    let s = Serve::start(&data, &["--listen", "netflow://127.0.0.1:0"]);
+    assert!(s.metric("flowsight_templates_restored_total") >= 1);
+    for m in &msgs[half..] {
+        exporter.send_to(m, s.addr("netflow")).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(s.metric("flowsight_unknown_template_sets_total"), 0);
+    s.stop();
+    let want: (u64, u64, u64) = (
+        recs.len() as u64,
+        recs.iter().map(|r| r.packets).sum(),
+        recs.iter().map(|r| r.bytes).sum(),
     );
+    assert_eq!(stored_totals(&data, "any"), want);
+    let _ = std::fs::remove_dir_all(&data);
 }
 
 #[test]
-fn serve_rejects_a_bad_listener_with_one_clear_line() {
-    let out = Command::new(env!("CARGO_BIN_EXE_flowsight"))
+fn ipfix_over_tcp_reaches_the_store() {
+    let data = tempdir("serve-tcp");
+    let s = Serve::start(
+        &data,
+        &[
+            "--listen",
+            "ipfix+tcp://127.0.0.1:0",
+            "--flush-interval",
+            "500ms",
+        ],
+    );
+    let out = Command::new(common::bin())
+        .args([
+            "generate",
+            "--format",
+            "ipfix",
+            "--transport",
+            "tcp",
+            "--flows",
+            "5000",
+        ])
+        .args(["--rate", "max", "--no-background", "--scenario", "ddos-syn"])
+        .args(["--target", &s.addr("ipfix+tcp"), "--summary=json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let truth: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let flows = truth["flows"].as_u64().unwrap();
+    s.wait_flows(flows, Duration::from_secs(20));
+    s.stop();
+    let got = stored_totals(&data, "any");
+    assert_eq!(
+        got,
+        (
+            flows,
+            truth["packets"].as_u64().unwrap(),
+            truth["bytes"].as_u64().unwrap()
+        )
+    );
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn kill_9_loses_at_most_the_flush_interval_and_leaves_a_readable_store() {
+    let data = tempdir("serve-kill9");
+    let mut s = Serve::start(
+        &data,
+        &[
+            "--listen",
+            "netflow://127.0.0.1:0",
+            "--flush-interval",
+            "1s",
+        ],
+    );
+    let target = s.addr("netflow");
+    let mut gen_child = Command::new(common::bin())
+        .args([
+            "generate",
+            "--format",
+            "ipfix",
+            "--rate",
+            "20000",
+            "--duration",
+            "30s",
+        ])
+        .args(["--target", &target])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Sample the decoded-flow counter while traffic flows, then kill -9 mid-stream.
+    let mut samples: Vec<(Instant, u64)> = Vec::new();
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(3500) {
+        samples.push((Instant::now(), s.metric("flowsight_flows_total")));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let killed_at = Instant::now();
+    s.child.kill().unwrap();
+    let _ = s.child.wait();
+    let _ = gen_child.kill();
+    let _ = gen_child.wait();
+    let decoded = samples.last().unwrap().1;
+    assert!(
+        decoded > 20_000,
+        "only {decoded} flows decoded before the kill"
+    );
+    // Flows decoded more than flush interval + hand-off (200 ms) + slack before the kill
+    // must be on disk.
+    let horizon = killed_at - Duration::from_millis(1000 + 200 + 400);
+    let must = samples
+        .iter()
+        .filter(|(t, _)| *t <= horizon)
+        .map(|(_, n)| *n)
+        .max()
+        .unwrap();
+    let (stored, _, _) = stored_totals(&data, "any");
+    assert!(
+        stored >= must && stored <= decoded,
+        "stored {stored}, decoded {decoded} at the kill, {must} decoded by the flush horizon"
+    );
+    // The store reopens for writing after the crash (temporaries cleaned) and stays readable.
+    let s = Serve::start(&data, &["--listen", "netflow://127.0.0.1:0"]);
+    s.stop();
+    assert_eq!(stored_totals(&data, "any").0, stored);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// Hostile datagrams from one exporter while another sends real traffic.
+fn hostile_corpus() -> Vec<Vec<u8>> {
+    let mut v: Vec<Vec<u8>> = vec![
+        vec![],                                   // empty
+        vec![0x00],                               // one byte
+        vec![0x00, 0x05],                         // v5, header cut
+        vec![0x00, 0x09, 0x00, 0x01],             // v9, header cut
+        vec![0x00, 0x0a, 0x00, 0x10],             // IPFIX, length 16 but 4 bytes
+        vec![0x12, 0x34, 0x00, 0x10, 0, 0, 0, 0], // unknown version
+        vec![0xff; 1400],                         // garbage
+    ];
+    // IPFIX header claiming 65535 bytes.
+    let mut huge = vec![0x00, 0x0a, 0xff, 0xff];
+    huge.extend_from_slice(&[0; 12]);
+    v.push(huge);
+    // IPFIX message with a zero-length set.
+    let mut zero = vec![0x00, 0x0a, 0x00, 0x14, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1];
+    zero.extend_from_slice(&[0x01, 0x00, 0x00, 0x00]);
+    v.push(zero);
+    // v9 data set whose length runs past the datagram.
+    let mut v9 = vec![
+        0x00, 0x09, 0x00, 0x01, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1,
+    ];
+    v9.extend_from_slice(&[0x01, 0x00, 0xff, 0xf0, 1, 2, 3, 4]);
+    v.push(v9);
+    // A template flood: 3000 IPFIX messages, each defining a new template id.
+    for id in 0..3000u16 {
+        let tid = 256 + id;
+        let mut m = vec![0x00, 0x0a, 0x00, 0x1c, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9];
+        m.extend_from_slice(&[0x00, 0x02, 0x00, 0x0c]); // template set, 12 bytes
+        m.extend_from_slice(&tid.to_be_bytes());
+        m.extend_from_slice(&[0x00, 0x01, 0x00, 0x08, 0x00, 0x04]); // 1 field: IE 8, len 4
+        v.push(m);
+    }
+    v
+}
+
+#[test]
+fn hostile_packets_never_crash_and_real_traffic_stays_exact() {
+    let data = tempdir("serve-hostile");
+    let s = Serve::start(&data, &["--listen", "netflow://127.0.0.1:0"]);
+    let to = s.addr("netflow");
+    let want = capture_totals("softflowd-v9");
+    let evil = hostile_corpus();
+    let n_evil = evil.len() as u64;
+    let to2 = to.clone();
+    let attacker = std::thread::spawn(move || {
+        let sock = UdpSocket::bind("127.0.0.2:0").unwrap();
+        for p in &evil {
+            sock.send_to(p, &to2).unwrap();
+        }
+    });
+    send_capture("softflowd-v9", &to, "127.0.0.1:0");
+    attacker.join().unwrap();
+    s.wait_flows(want.0, Duration::from_secs(10));
+    // Per-exporter figures are published a few times a second.
+    let t = Instant::now();
+    let mut m = s.metrics();
+    while !m.contains(&format!(
+        "flowsight_exporter_packets_total{{exporter=\"127.0.0.2\",format=\"ipfix\"}} {n_evil}"
+    )) {
+        assert!(t.elapsed() < Duration::from_secs(5), "{m}");
+        std::thread::sleep(Duration::from_millis(100));
+        m = s.metrics();
+    }
+    s.stop();
+    assert_eq!(stored_totals(&data, "router ip 127.0.0.1"), want);
+    // The attacker's errors are counted against it, and it is the only one with errors.
+    let errs = |ip: &str| -> u64 {
+        m.lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "flowsight_exporter_decode_errors_total{{exporter=\"{ip}\""
+                ))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(errs("127.0.0.2") >= 8, "{m}");
+    assert_eq!(errs("127.0.0.1"), 0, "{m}");
+    let pk = |ip: &str| {
+        m.lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "flowsight_exporter_packets_total{{exporter=\"{ip}\""
+                ))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        pk("127.0.0.2"),
+        n_evil,
+        "every hostile datagram was seen: {m}"
+    );
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn configuration_errors_are_clear_and_check_prints_the_effective_config() {
+    let out = Command::new(common::bin())
         .args(["serve", "--listen", "kafka://127.0.0.1:9092"])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("scheme `kafka` is not supported"), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("unknown scheme `kafka`"), "{err}");
+
+    let dir = tempdir("serve-config");
+    let cfg = dir.join("flowsight.toml");
+    std::fs::write(
+        &cfg,
+        "listen = [\"netflow://127.0.0.1:2055\"]\n[store]\nflush_intervl = \"1s\"\n",
+    )
+    .unwrap();
+    let out = Command::new(common::bin())
+        .args(["serve", "--check", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown field `flush_intervl`") && err.contains("line 3"),
+        "{err}"
+    );
+
+    std::fs::write(
+        &cfg,
+        "listen = [\"netflow://127.0.0.1:2055\"]\n[store]\nmax_age = \"7d\"\n",
+    )
+    .unwrap();
+    let out = Command::new(common::bin())
+        .args(["serve", "--check", "--config"])
+        .arg(&cfg)
+        .args(["--http", "127.0.0.1:9999"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("max_age = \"7d\""), "{text}");
+    assert!(text.contains("http = \"127.0.0.1:9999\""), "{text}");
+    assert!(text.contains("flush_interval = \"2s\""), "{text}");
+
+    // SCTP: where the kernel has none, the listener fails at start and says so.
+    let sctp = std::fs::read_to_string("/proc/net/protocols")
+        .map(|p| p.contains("SCTP"))
+        .unwrap_or(false);
+    if !sctp {
+        let out = Command::new(common::bin())
+            .args([
+                "serve",
+                "--listen",
+                "ipfix+sctp://127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+            ])
+            .arg("--data")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("no SCTP support") && err.contains("modprobe sctp"),
+            "{err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
