@@ -391,7 +391,6 @@ impl Stat {
 
     /// nfdump's CSV layout: `ts,te,td,pr,val,fl,flP,pkt,pktP,byt,bytP,pps,bps,bpp` (protocols
     /// as numbers, as nfdump writes them there).
-
     pub fn to_csv(&self) -> String {
         let mut s = String::from("ts,te,td,pr,val,fl,flP,pkt,pktP,byt,bytP,pps,bps,bpp\n");
         let pct = Self::pct;
