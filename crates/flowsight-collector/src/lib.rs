@@ -205,7 +205,8 @@ pub fn start(settings: &Settings) -> Result<Running, CollectorError> {
     }
 
     let restore = load_templates(&settings.data);
-    let (sink_tx, sink_rx) = std::sync::mpsc::sync_channel(64);
+    // 32 batches of up to 16k flows: about half a second at 1M flows/s.
+    let (sink_tx, sink_rx) = std::sync::mpsc::sync_channel(32);
     let mut worker_txs = Vec::new();
     let mut workers = Vec::new();
     for id in 0..settings.workers {

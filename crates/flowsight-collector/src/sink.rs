@@ -12,10 +12,15 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Rows that trigger a flush before the interval is up (bounds memory at high rates).
-const FLUSH_ROWS: usize = 1 << 20;
-/// Rows kept for retry while the store fails; beyond this the oldest are dropped (counted).
-const RETRY_ROWS: usize = 16 << 20;
+/// Rows that trigger a flush before the interval is up: at high rates files are written
+/// every half million flows, each taking a fraction of a second to encode.
+const FLUSH_ROWS: usize = 512 * 1024;
+/// Threads encoding and writing files, so accumulation never waits for one file's encoding
+/// and two files can be encoded at once.
+const WRITERS: usize = 2;
+/// Files waiting for a writer; beyond this the store thread blocks (back-pressure to the
+/// workers and, in the end, to the kernel buffer, whose drops are counted).
+const WRITE_QUEUE: usize = 2;
 
 pub(crate) struct Sink {
     store: Store,
@@ -34,11 +39,28 @@ impl Sink {
 
     pub(crate) fn run(self, rx: Receiver<FlowBatch>) {
         let c = &self.shared.counters;
-        let opts = WriteOptions::default();
+        let closing = Arc::new(AtomicBool::new(false));
+        let (wtx, wrx) = std::sync::mpsc::sync_channel::<Prepared>(WRITE_QUEUE);
+        let wrx = Arc::new(Mutex::new(wrx));
+        let queued = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut writers = Vec::new();
+        for i in 0..WRITERS {
+            let (store, shared, wrx, closing, queued) = (
+                self.store.clone(),
+                self.shared.clone(),
+                wrx.clone(),
+                closing.clone(),
+                queued.clone(),
+            );
+            match crate::spawn(format!("fs-writer-{i}"), move || {
+                writer(&store, &shared, &wrx, &closing, &queued);
+            }) {
+                Ok(h) => writers.push(h),
+                Err(e) => tracing::error!(error = %e, "cannot start a store writer"),
+            }
+        }
         let mut pending = FlowBatch::default();
         let mut oldest: Option<Instant> = None;
-        let mut retry: Vec<Prepared> = Vec::new();
-        let mut errors = RateLimit::default();
         let tick = (self.interval / 4).clamp(Duration::from_millis(5), Duration::from_millis(100));
         loop {
             let msg = rx.recv_timeout(tick);
@@ -50,50 +72,76 @@ impl Sink {
                 pending.append(&mut b);
             }
             c.store_pending_flows.store(
-                (pending.len() + retry.iter().map(Prepared::rows).sum::<usize>()) as u64,
+                pending.len() as u64 + queued.load(Ordering::Relaxed),
                 Ordering::Relaxed,
             );
             let due = oldest.is_some_and(|t| t.elapsed() >= self.interval);
             if pending.len() >= FLUSH_ROWS || (due || done) && !pending.is_empty() {
-                retry.push(Prepared::new(std::mem::take(&mut pending)));
-                oldest = None;
-            }
-            // Write everything waiting, oldest first; stop at the first failure and retry
-            // on the next tick.
-            while let Some(p) = retry.first() {
-                match self.store.write_prepared(p, now_ns(), &opts) {
-                    Ok(_) => {
-                        Counters::add(&c.stored_flows, p.rows() as u64);
-                        Counters::add(&c.store_files, 1);
-                        retry.remove(0);
-                    }
-                    Err(e) => {
-                        Counters::add(&c.store_errors, 1);
-                        if let Some(s) = errors.allow() {
-                            tracing::error!(error = %e, suppressed = s, "cannot write flows to the store; keeping them in memory and retrying");
-                        }
-                        let held: usize = retry.iter().map(Prepared::rows).sum();
-                        if held > RETRY_ROWS {
-                            let lost = retry.remove(0);
-                            Counters::add(&c.store_dropped_flows, lost.rows() as u64);
-                        }
-                        if !done {
-                            break;
-                        }
-                        // At shutdown, give up after one more failure rather than hang.
-                        let lost: usize = retry.drain(..).map(|p| p.rows()).sum();
-                        Counters::add(&c.store_dropped_flows, lost as u64);
-                        tracing::error!(
-                            flows = lost,
-                            "flows lost at shutdown: the store cannot be written"
-                        );
-                    }
+                let p = Prepared::new(std::mem::take(&mut pending));
+                queued.fetch_add(p.rows() as u64, Ordering::Relaxed);
+                if done {
+                    closing.store(true, Ordering::SeqCst);
                 }
+                if wtx.send(p).is_err() {
+                    tracing::error!("store writers are gone; flows cannot be stored");
+                }
+                oldest = None;
             }
             if done {
                 break;
             }
         }
+        closing.store(true, Ordering::SeqCst);
+        drop(wtx);
+        for h in writers {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Writes queued files; a failing write (disk full, permissions) is retried every second
+/// while the collector runs, and given up at shutdown.
+fn writer(
+    store: &Store,
+    shared: &Shared,
+    rx: &Mutex<Receiver<Prepared>>,
+    closing: &AtomicBool,
+    queued: &std::sync::atomic::AtomicU64,
+) {
+    let c = &shared.counters;
+    let opts = WriteOptions::default();
+    let mut errors = RateLimit::default();
+    loop {
+        let next = match rx.lock() {
+            Ok(r) => r.recv(),
+            Err(_) => return,
+        };
+        let Ok(p) = next else { return };
+        loop {
+            match store.write_prepared(&p, now_ns(), &opts) {
+                Ok(_) => {
+                    Counters::add(&c.stored_flows, p.rows() as u64);
+                    Counters::add(&c.store_files, 1);
+                    break;
+                }
+                Err(e) => {
+                    Counters::add(&c.store_errors, 1);
+                    if let Some(s) = errors.allow() {
+                        tracing::error!(error = %e, suppressed = s, "cannot write flows to the store; keeping them and retrying");
+                    }
+                    if closing.load(Ordering::Relaxed) {
+                        Counters::add(&c.store_dropped_flows, p.rows() as u64);
+                        tracing::error!(
+                            flows = p.rows(),
+                            "flows lost at shutdown: the store cannot be written"
+                        );
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+        }
+        queued.fetch_sub(p.rows() as u64, Ordering::Relaxed);
     }
 }
 

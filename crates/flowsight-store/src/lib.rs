@@ -39,7 +39,7 @@ mod write;
 pub use files::{FileKind, FileMeta, partition_dir};
 pub use maintenance::{CompactOptions, CompactReport, RetentionReport, compact, enforce_retention};
 pub use scan::{ScanOutput, ScanReport};
-pub use write::{Prepared, WriteOptions};
+pub use write::{Codec, Prepared, WriteOptions};
 
 use std::path::{Path, PathBuf};
 

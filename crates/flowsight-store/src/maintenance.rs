@@ -55,7 +55,9 @@ pub struct CompactOptions {
     /// files of the current few seconds stay as they are.
     pub min_age_ns: u64,
     /// Rows per compacted file (bounds compaction's memory: every row of a group is held and
-    /// sorted at once).
+    /// sorted at once). Flush files of at least an eighth of this are left as they are: at
+    /// high rates flushes are already large, and rewriting every flow would cost as much
+    /// again as writing it.
     pub target_rows: u64,
     /// Encoding.
     pub write: WriteOptions,
@@ -126,7 +128,9 @@ pub fn compact(
         let flushes: Vec<FileMeta> = partition_files(&dir, pns)?
             .into_iter()
             .filter(|f| {
-                f.kind == FileKind::Flush && file_age_ns(&f.path, now_ns) >= opts.min_age_ns
+                f.kind == FileKind::Flush
+                    && f.rows < opts.target_rows.div_ceil(8)
+                    && file_age_ns(&f.path, now_ns) >= opts.min_age_ns
             })
             .collect();
         // Groups of consecutive files up to target_rows.

@@ -143,33 +143,38 @@ fn compaction_keeps_every_row_and_sorts_by_start() {
     let s = Store::open(dir.path()).unwrap();
     let opts = WriteOptions::default();
     let mut want = (0, 0);
-    // Ten small files whose time ranges interleave.
+    // Ten small files whose time ranges interleave, and one large one.
     for k in 0..10u64 {
         let b = flows(300, T0 + k * 7_000_000, 10_000_000, k);
         let t = sum_bytes(&b, TimeRange::ALL);
         want = (want.0 + t.0, want.1 + t.1);
         s.write(b, T0, &opts).unwrap();
     }
-    let before = s.files().unwrap();
-    assert_eq!(before.len(), 10);
+    let big = flows(400, T0, 1_000_000, 99);
+    let t = sum_bytes(&big, TimeRange::ALL);
+    want = (want.0 + t.0, want.1 + t.1);
+    s.write(big, T0, &opts).unwrap();
+    assert_eq!(s.files().unwrap().len(), 11);
     let rep = flowsight_store::compact(
         &s,
         &CompactOptions {
             min_age_ns: 0,
-            target_rows: 1_000,
+            target_rows: 2_500,
             write: opts,
         },
         flowsight_store::now_ns(),
     )
     .unwrap();
-    // 300-row files, groups of at most 1000 rows: 3+3+3+1 files; the single is left alone.
+    // Files under 2500/8 rows are merged in groups of at most 2500 rows (8 + 2 files); the
+    // 400-row file is large enough to stay.
     assert_eq!(
         (rep.inputs, rep.outputs, rep.rows),
-        (9, 3, 2_700),
+        (10, 2, 3_000),
         "{rep:?}"
     );
     let after = s.files().unwrap();
-    assert_eq!(after.len(), 4);
+    assert_eq!(after.len(), 3);
+    assert_eq!(after.iter().filter(|f| f.rows == 400).count(), 1);
     assert_eq!(total_bytes(&s, TimeRange::ALL), want);
     // Compacted files are sorted by flow start.
     for f in after

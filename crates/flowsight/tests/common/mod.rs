@@ -156,12 +156,26 @@ impl Serve {
 
     /// SIGTERM, and waits for a clean exit.
     pub fn stop(mut self) -> String {
+        self.stop_ref()
+    }
+
+    fn stop_ref(&mut self) -> String {
         sigterm(&self.child);
         let st = self.child.wait().unwrap();
         std::thread::sleep(Duration::from_millis(50));
         let err = self.stderr.lock().unwrap().clone();
         assert!(st.success(), "serve exited with {st}:\n{err}");
         err
+    }
+}
+
+impl Drop for Serve {
+    /// A failing test must not leave a collector running.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -235,7 +249,16 @@ impl Nfcapd {
     pub fn stop(mut self) -> PathBuf {
         sigterm(&self.child);
         let _ = self.child.wait();
-        self.dir
+        self.dir.clone()
+    }
+}
+
+impl Drop for Nfcapd {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Highest zero-loss ingest rate of `flowsight serve` and of nfcapd, side by side.
+
+`flowsight generate` writes DURATION seconds of NetFlow v9 or IPFIX traffic (deterministic
+seed, timestamps at 1M flows/s) to a capture once; for each rate, `flowsight replay` sends it
+at that rate (a lean sender: it only paces and calls send, so it takes little of the CPU
+the collectors need) to one collector at a time; the collector is then stopped
+(SIGTERM flushes both) and what it stored is compared with the generator's ground truth:
+flowsight through `flowsight query`, nfcapd (LZ4 files, -y) through `nfdump -I`. Both get a 32 MiB socket
+buffer. Also reports serve's peak RSS (VmHWM) and bytes per stored flow.
+
+Usage: bench/ingest.py [--format v9|ipfix] [--duration 5] [--rates 250000,500000,...]
+Needs the release binary (cargo build --release) and nfdump (apt-get install -y nfdump).
+"""
+import argparse, json, os, shutil, signal, socket, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "flowsight")
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+CAPTURE = {}
+
+
+def capture(fmt, duration):
+    """A capture of `duration` s of traffic at 1M flows/s (virtual time), made once."""
+    key = (fmt, duration)
+    if key not in CAPTURE:
+        path = os.path.join(tempfile.gettempdir(), f"ingest-{fmt}-{duration}.pcap")
+        subprocess.run([BIN, "generate", "--out", path, "--format", fmt, "--rate", "1000000",
+                        "--flows", str(duration * 1_000_000), "--seed", "7"], check=True,
+                       capture_output=True)
+        CAPTURE[key] = path
+    return CAPTURE[key]
+
+
+def generate(port, fmt, rate, duration):
+    cap = capture(fmt, duration * rate // 1_000_000 or 1)
+    out = subprocess.run([BIN, "replay", cap, "--target", f"127.0.0.1:{port}",
+                          "--speed", str(rate / 1_000_000), "--summary-json"],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def du(path):
+    total = 0
+    for d, _, files in os.walk(path):
+        for f in files:
+            total += os.path.getsize(os.path.join(d, f))
+    return total
+
+
+def run_flowsight(fmt, rate, duration, work):
+    data = os.path.join(work, "fs")
+    port = free_port()
+    p = subprocess.Popen([BIN, "serve", "--data", data, "--listen", f"netflow://127.0.0.1:{port}",
+                          "--http", "127.0.0.1:0"], stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "RUST_LOG": "warn"})
+    while True:
+        line = p.stderr.readline()
+        if not line:
+            raise SystemExit("serve did not start")
+        if line.startswith("flowsight: storing flows"):
+            break
+    truth = generate(port, fmt, rate, duration)
+    time.sleep(1.0)
+    hwm = 0
+    with open(f"/proc/{p.pid}/status") as f:
+        for l in f:
+            if l.startswith("VmHWM:"):
+                hwm = int(l.split()[1]) * 1024
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=60)
+    out = subprocess.run([BIN, "query", "--data", data, "-s", "proto", "-o", "json"],
+                         check=True, capture_output=True, text=True).stdout
+    stored = json.loads(out)["totals"]["flows"]
+    size = du(os.path.join(data, "flows"))
+    return truth, stored, hwm, size, data
+
+
+def run_nfcapd(fmt, rate, duration, work):
+    d = os.path.join(work, "nfcapd")
+    os.makedirs(d, exist_ok=True)
+    port = free_port()
+    p = subprocess.Popen(["nfcapd", "-b", "127.0.0.1", "-p", str(port), "-B", str(32 << 20), "-y", "-w", d],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    truth = generate(port, fmt, rate, duration)
+    time.sleep(1.0)
+    hwm = 0
+    with open(f"/proc/{p.pid}/status") as f:
+        for l in f:
+            if l.startswith("VmHWM:"):
+                hwm = int(l.split()[1]) * 1024
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=60)
+    out = subprocess.run(["nfdump", "-R", d, "-I"], check=True, capture_output=True, text=True).stdout
+    stored = int([l for l in out.splitlines() if l.startswith("Flows:")][0].split(":")[1])
+    return truth, stored, hwm, du(d), d
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--format", default="v9")
+    ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--rates", default="250000,500000,750000,1000000,1250000,1500000,2000000")
+    a = ap.parse_args()
+    if not os.path.exists(BIN):
+        raise SystemExit(f"{BIN} missing: run cargo build --release")
+    rates = [int(r) for r in a.rates.split(",")]
+    best = {"flowsight": 0, "nfcapd": 0}
+    print(f"format {a.format}, {a.duration} s per rate")
+    print("| collector | rate offered | flows sent | flows stored | lost | peak RSS | bytes/flow |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for rate in rates:
+        for name, fn in (("flowsight", run_flowsight), ("nfcapd", run_nfcapd)):
+            work = tempfile.mkdtemp(prefix=f"ingest-{name}-")
+            try:
+                truth, stored, hwm, size, _ = fn(a.format, rate, a.duration, work)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+            sent = truth["flows"]
+            lost = sent - stored
+            achieved = truth.get("flows_per_s", 0)
+            if lost == 0:
+                best[name] = max(best[name], rate)
+            print(f"| {name} | {rate:,} (sent at {achieved:,.0f}/s) | {sent:,} | {stored:,} | {lost:,} | "
+                  f"{hwm / 2**20:.0f} MiB | {size / max(stored, 1):.1f} |", flush=True)
+    print()
+    print(f"highest zero-loss rate: flowsight {best['flowsight']:,} flows/s, nfcapd {best['nfcapd']:,} flows/s")
+
+
+if __name__ == "__main__":
+    main()
