@@ -59,25 +59,29 @@ impl Sink {
                 Err(e) => tracing::error!(error = %e, "cannot start a store writer"),
             }
         }
-        let mut pending = FlowBatch::default();
+        // The workers' batches, kept as they came (no concatenation copy).
+        let mut pending: Vec<FlowBatch> = Vec::new();
+        let mut pending_rows = 0usize;
         let mut oldest: Option<Instant> = None;
         let tick = (self.interval / 4).clamp(Duration::from_millis(5), Duration::from_millis(100));
         loop {
             let msg = rx.recv_timeout(tick);
             let done = matches!(msg, Err(RecvTimeoutError::Disconnected));
-            if let Ok(mut b) = msg
+            if let Ok(b) = msg
                 && !b.is_empty()
             {
                 oldest.get_or_insert_with(Instant::now);
-                pending.append(&mut b);
+                pending_rows += b.len();
+                pending.push(b);
             }
             c.store_pending_flows.store(
-                pending.len() as u64 + queued.load(Ordering::Relaxed),
+                pending_rows as u64 + queued.load(Ordering::Relaxed),
                 Ordering::Relaxed,
             );
             let due = oldest.is_some_and(|t| t.elapsed() >= self.interval);
-            if pending.len() >= FLUSH_ROWS || (due || done) && !pending.is_empty() {
-                let p = Prepared::new(std::mem::take(&mut pending));
+            if pending_rows >= FLUSH_ROWS || (due || done) && pending_rows > 0 {
+                let p = Prepared::from_batches(std::mem::take(&mut pending));
+                pending_rows = 0;
                 queued.fetch_add(p.rows() as u64, Ordering::Relaxed);
                 if done {
                     closing.store(true, Ordering::SeqCst);

@@ -120,8 +120,6 @@ impl Receiver {
 
     pub(crate) fn run(self) {
         let mut bufs = vec![0u8; BATCH * SLOT];
-        let mut headers =
-            MultiHeaders::<SockaddrStorage>::preallocate(BATCH, Some(nix::cmsg_space!(u32)));
         let mut meta: Vec<(Option<IpAddr>, usize)> = Vec::with_capacity(BATCH);
         let mut chunks: Vec<Chunk> = (0..self.workers.len()).map(|_| Chunk::default()).collect();
         let mut drops_seen: u32 = 0;
@@ -132,6 +130,13 @@ impl Receiver {
             meta.clear();
             let mut ovfl: Option<u32> = None;
             {
+                // Fresh headers each call: the kernel writes back each header's control
+                // length (0 when a datagram carried no drop count), and nix does not restore
+                // it, so reused headers would stop receiving SO_RXQ_OVFL counts.
+                let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(
+                    BATCH,
+                    Some(nix::cmsg_space!(u32)),
+                );
                 let mut iovs: Vec<[IoSliceMut<'_>; 1]> = bufs
                     .chunks_exact_mut(SLOT)
                     .map(|b| [IoSliceMut::new(b)])

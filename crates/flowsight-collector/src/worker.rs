@@ -126,6 +126,9 @@ pub(crate) fn run(mut w: WorkerCtx) {
             if w.sink.send(std::mem::take(&mut batch)).is_err() {
                 break;
             }
+            // Room for a whole hand-off up front: growing by doubling would copy and fault
+            // in fresh pages several times per batch.
+            batch.reserve(HANDOFF_ROWS + 4096);
             oldest = None;
         }
         if done || last_publish.elapsed() >= Duration::from_millis(250) {

@@ -2,7 +2,7 @@
 //! fields, addresses optionally masked to a prefix.
 
 use flowsight_schema::{FlowBatch, addr_to_ip, proto_name};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// Most keys in one aggregation.
 pub const MAX_KEYS: usize = 6;
@@ -307,7 +307,7 @@ struct Sums {
 #[derive(Debug, Clone)]
 pub struct AggAcc {
     keys: Vec<AggKey>,
-    map: HashMap<[u128; MAX_KEYS], Sums>,
+    map: FxHashMap<[u128; MAX_KEYS], Sums>,
 }
 
 impl AggAcc {
@@ -315,7 +315,7 @@ impl AggAcc {
     pub fn new(keys: &[AggKey]) -> AggAcc {
         AggAcc {
             keys: keys.to_vec(),
-            map: HashMap::new(),
+            map: FxHashMap::default(),
         }
     }
 

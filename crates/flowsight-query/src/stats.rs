@@ -3,7 +3,7 @@
 
 use crate::filter::Expr;
 use flowsight_schema::{FlowBatch, addr_to_ip, proto_name};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::fmt::Write as _;
 
 /// What flows are grouped by.
@@ -235,12 +235,34 @@ pub fn key_columns(key: StatKey) -> &'static [&'static str] {
 /// Columns every statistic reads besides its key.
 pub const VALUE_COLUMNS: &[&str] = &["packets", "bytes", "time_flow_start_ns", "time_flow_end_ns"];
 
+/// Running sums of one key.
+#[derive(Debug, Clone, Copy)]
+struct Sums {
+    flows: u64,
+    packets: u64,
+    bytes: u64,
+    first_ns: u64,
+    last_ns: u64,
+}
+
+impl Sums {
+    const EMPTY: Sums = Sums {
+        flows: 0,
+        packets: 0,
+        bytes: 0,
+        first_ns: u64::MAX,
+        last_ns: 0,
+    };
+}
+
 /// A statistic being accumulated: feed it batches (from any number of files or threads),
 /// merge partial ones, then [`StatAcc::finish`].
 #[derive(Debug, Clone)]
 pub struct StatAcc {
     key: StatKey,
-    acc: HashMap<u128, Row>,
+    // Keyed by the raw value; the per-key sums are kept small (no rendered string) so the
+    // table stays in cache: this loop is most of a statistic's cost.
+    acc: FxHashMap<u128, Sums>,
     totals: (u64, u64, u64),
     keys: Vec<u128>,
 }
@@ -250,7 +272,7 @@ impl StatAcc {
     pub fn new(key: StatKey) -> StatAcc {
         StatAcc {
             key,
-            acc: HashMap::new(),
+            acc: FxHashMap::default(),
             totals: (0, 0, 0),
             keys: Vec::with_capacity(2),
         }
@@ -264,21 +286,19 @@ impl StatAcc {
         self.totals.2 += b.bytes[i];
         self.keys.clear();
         key_values(b, i, self.key, &mut self.keys);
+        let (p, by, t0, t1) = (
+            b.packets[i],
+            b.bytes[i],
+            b.time_flow_start_ns[i],
+            b.time_flow_end_ns[i],
+        );
         for &k in &self.keys {
-            let r = self.acc.entry(k).or_insert_with(|| Row {
-                value: String::new(),
-                raw: k,
-                flows: 0,
-                packets: 0,
-                bytes: 0,
-                first_ns: u64::MAX,
-                last_ns: 0,
-            });
+            let r = self.acc.entry(k).or_insert(Sums::EMPTY);
             r.flows += 1;
-            r.packets += b.packets[i];
-            r.bytes += b.bytes[i];
-            r.first_ns = r.first_ns.min(b.time_flow_start_ns[i]);
-            r.last_ns = r.last_ns.max(b.time_flow_end_ns[i]);
+            r.packets += p;
+            r.bytes += by;
+            r.first_ns = r.first_ns.min(t0);
+            r.last_ns = r.last_ns.max(t1);
         }
     }
 
@@ -316,6 +336,15 @@ impl StatAcc {
     /// The top `n` rows by `order` (ties broken by the key, so output is stable).
     pub fn finish(self, order: Order, n: usize) -> Stat {
         let key = self.key;
+        let row = |k: u128, s: &Sums| Row {
+            value: String::new(),
+            raw: k,
+            flows: s.flows,
+            packets: s.packets,
+            bytes: s.bytes,
+            first_ns: s.first_ns,
+            last_ns: s.last_ns,
+        };
         let rank = |r: &Row| match order {
             Order::Flows => r.flows,
             Order::Packets => r.packets,
@@ -324,14 +353,24 @@ impl StatAcc {
             Order::Bps => r.bps(),
             Order::Bpp => r.bpp(),
         };
-        let mut rows: Vec<(u128, Row)> = self.acc.into_iter().collect();
-        rows.sort_by(|x, y| rank(&y.1).cmp(&rank(&x.1)).then(x.0.cmp(&y.0)));
-        rows.truncate(n);
+        let mut rows: Vec<(u64, u128, Sums)> = self
+            .acc
+            .into_iter()
+            .map(|(k, s)| (rank(&row(k, &s)), k, s))
+            .collect();
+        let cmp = |x: &(u64, u128, Sums), y: &(u64, u128, Sums)| y.0.cmp(&x.0).then(x.1.cmp(&y.1));
+        // Only the top n need ordering: select them first (linear), then sort those.
+        if n < rows.len() {
+            rows.select_nth_unstable_by(n, cmp);
+            rows.truncate(n);
+        }
+        rows.sort_unstable_by(cmp);
         Stat {
             key,
             rows: rows
                 .into_iter()
-                .map(|(k, mut r)| {
+                .map(|(_, k, s)| {
+                    let mut r = row(k, &s);
                     r.value = render(key, k);
                     r
                 })

@@ -123,7 +123,8 @@ pub(crate) fn write_file(
 /// A batch converted for writing, kept whole so a failed write can be retried as is.
 #[derive(Debug, Clone)]
 pub struct Prepared {
-    rb: arrow_array::RecordBatch,
+    rbs: Vec<arrow_array::RecordBatch>,
+    rows: usize,
     min_start: u64,
     max_start: u64,
 }
@@ -131,18 +132,36 @@ pub struct Prepared {
 impl Prepared {
     /// Converts `batch` (without copying its columns).
     pub fn new(batch: FlowBatch) -> Prepared {
-        let min_start = batch.time_flow_start_ns.iter().copied().min().unwrap_or(0);
-        let max_start = batch.time_flow_start_ns.iter().copied().max().unwrap_or(0);
-        Prepared {
-            rb: batch.into_record_batch(),
-            min_start,
-            max_start,
+        Prepared::from_batches(vec![batch])
+    }
+
+    /// Converts several batches bound for one file, without concatenating them: the file
+    /// is written batch after batch, so the collector never copies its buffered flows into
+    /// one large batch first.
+    pub fn from_batches(batches: Vec<FlowBatch>) -> Prepared {
+        let mut p = Prepared {
+            rbs: Vec::with_capacity(batches.len()),
+            rows: 0,
+            min_start: u64::MAX,
+            max_start: 0,
+        };
+        for b in batches.into_iter().filter(|b| !b.is_empty()) {
+            for &t in &b.time_flow_start_ns {
+                p.min_start = p.min_start.min(t);
+                p.max_start = p.max_start.max(t);
+            }
+            p.rows += b.len();
+            p.rbs.push(b.into_record_batch());
         }
+        if p.rows == 0 {
+            p.min_start = 0;
+        }
+        p
     }
 
     /// Rows.
     pub fn rows(&self) -> usize {
-        self.rb.num_rows()
+        self.rows
     }
 }
 
@@ -164,15 +183,16 @@ pub(crate) fn write_in(
     let tmp = dir.join(format!(".{name}.tmp"));
     let path = dir.join(&name);
     let f = File::create(&tmp).map_err(io_err("create", &tmp))?;
-    let rb = &batch.rb;
+    let schema = flowsight_schema::arrow::schema_ref();
     let perr = |e: parquet::errors::ParquetError| StoreError::Parquet {
         path: tmp.clone(),
         message: e.to_string(),
     };
     let res = (|| {
-        let mut w =
-            ArrowWriter::try_new(f, rb.schema(), Some(properties(kind, opts))).map_err(perr)?;
-        w.write(rb).map_err(perr)?;
+        let mut w = ArrowWriter::try_new(f, schema, Some(properties(kind, opts))).map_err(perr)?;
+        for rb in &batch.rbs {
+            w.write(rb).map_err(perr)?;
+        }
         let f = w.into_inner().map_err(perr)?;
         if opts.sync {
             f.sync_all().map_err(io_err("sync", &tmp))?;

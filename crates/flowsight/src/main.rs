@@ -8,6 +8,9 @@ mod schema_cmd;
 mod serve;
 
 use anyhow::Result;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
