@@ -27,6 +27,23 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
 fi
 
+# DuckDB (from PyPI, in a virtualenv beside the build) reads the store's Parquet files in
+# the tests, as users' tools would: the files must not need flowsight to be read.
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  echo "test.sh: installing python3-venv"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q python3-venv
+fi
+VENV="${CARGO_TARGET_DIR:-target}/test-venv"
+if ! "$VENV/bin/python" -c 'import duckdb' >/dev/null 2>&1; then
+  echo "test.sh: creating $VENV with duckdb"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q duckdb
+fi
+export FLOWSIGHT_PYTHON="$(cd "$(dirname "$VENV")" && pwd)/$(basename "$VENV")/bin/python"
+
 echo "== cargo fmt"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -90,6 +90,78 @@ fn flows_are_queryable_within_five_seconds_and_equal_the_capture() {
     let _ = std::fs::remove_dir_all(&data);
 }
 
+/// A Python with the `duckdb` module: `FLOWSIGHT_PYTHON` (scripts/test.sh makes a virtualenv)
+/// or `python3`.
+fn duckdb_python() -> String {
+    let py = std::env::var("FLOWSIGHT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&py)
+        .args(["-c", "import duckdb"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "{py} cannot import duckdb: run ./scripts/test.sh (it makes a virtualenv with it), or \
+         python3 -m venv v && v/bin/pip install duckdb && export FLOWSIGHT_PYTHON=$PWD/v/bin/python"
+    );
+    py
+}
+
+#[test]
+fn duckdb_reads_the_store_without_flowsight() {
+    let py = duckdb_python();
+    let data = tempdir("serve-duckdb");
+    let s = Serve::start(
+        &data,
+        &[
+            "--listen",
+            "netflow://127.0.0.1:0",
+            "--flush-interval",
+            "200ms",
+        ],
+    );
+    let want = capture_totals("softflowd-v9");
+    send_capture("softflowd-v9", &s.addr("netflow"), "127.0.0.1:0");
+    s.wait_flows(want.0, Duration::from_secs(10));
+    s.stop();
+    let glob = data.join("flows/**/*.parquet");
+    let sql = format!(
+        "SELECT count(*), sum(packets), sum(bytes), \
+                count(*) FILTER (WHERE proto = 6), \
+                count(*) FILTER (WHERE src_addr = unhex('00000000000000000000FFFFC0A8010A')) \
+         FROM read_parquet('{}', hive_partitioning = true)",
+        glob.display()
+    );
+    let out = Command::new(&py)
+        .args([
+            "-c",
+            &format!("import duckdb; print(*duckdb.sql(\"{sql}\").fetchall()[0])"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let count = |f: &str| query(&data, &["-o", "ndjson", f]).lines().count() as u64;
+    assert_eq!(
+        got,
+        vec![
+            want.0,
+            want.1,
+            want.2,
+            count("proto tcp"),
+            count("src ip 192.168.1.10")
+        ]
+    );
+    assert!(got[4] > 0, "the address test selects something");
+    let _ = std::fs::remove_dir_all(&data);
+}
+
 fn records(n: usize, base_ns: u64) -> Vec<FlowRecord> {
     (0..n)
         .map(|i| FlowRecord {
