@@ -4,7 +4,7 @@
 use crate::metrics::{Counters, Shared};
 use crate::{RateLimit, Settings, now_ns};
 use flowsight_schema::FlowBatch;
-use flowsight_store::{CompactOptions, Prepared, Store, WriteOptions};
+use flowsight_store::{CompactOptions, Prepared, Rollup, Store, Tier, WriteOptions};
 use flowsight_wire::TemplateSnapshot;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,7 +40,7 @@ impl Sink {
     pub(crate) fn run(self, rx: Receiver<FlowBatch>) {
         let c = &self.shared.counters;
         let closing = Arc::new(AtomicBool::new(false));
-        let (wtx, wrx) = std::sync::mpsc::sync_channel::<Prepared>(WRITE_QUEUE);
+        let (wtx, wrx) = std::sync::mpsc::sync_channel::<(Prepared, Rollup)>(WRITE_QUEUE);
         let wrx = Arc::new(Mutex::new(wrx));
         let queued = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let mut writers = Vec::new();
@@ -80,13 +80,18 @@ impl Sink {
             );
             let due = oldest.is_some_and(|t| t.elapsed() >= self.interval);
             if pending_rows >= FLUSH_ROWS || (due || done) && pending_rows > 0 {
+                // The 1-minute rollup of the same flows, written beside them.
+                let mut rollup = Rollup::new(Tier::M1);
+                for b in &pending {
+                    rollup.add_batch(b);
+                }
                 let p = Prepared::from_batches(std::mem::take(&mut pending));
                 pending_rows = 0;
                 queued.fetch_add(p.rows() as u64, Ordering::Relaxed);
                 if done {
                     closing.store(true, Ordering::SeqCst);
                 }
-                if wtx.send(p).is_err() {
+                if wtx.send((p, rollup)).is_err() {
                     tracing::error!("store writers are gone; flows cannot be stored");
                 }
                 oldest = None;
@@ -108,7 +113,7 @@ impl Sink {
 fn writer(
     store: &Store,
     shared: &Shared,
-    rx: &Mutex<Receiver<Prepared>>,
+    rx: &Mutex<Receiver<(Prepared, Rollup)>>,
     closing: &AtomicBool,
     queued: &std::sync::atomic::AtomicU64,
 ) {
@@ -120,12 +125,20 @@ fn writer(
             Ok(r) => r.recv(),
             Err(_) => return,
         };
-        let Ok(p) = next else { return };
+        let Ok((p, rollup)) = next else { return };
         loop {
             match store.write_prepared(&p, now_ns(), &opts) {
                 Ok(_) => {
                     Counters::add(&c.stored_flows, p.rows() as u64);
                     Counters::add(&c.store_files, 1);
+                    // A rollup that cannot be written is logged, not retried: the flows
+                    // themselves are safe, and rollups are a summary of them.
+                    if let Err(e) = store.write_rollup(&rollup, now_ns(), &opts) {
+                        Counters::add(&c.store_errors, 1);
+                        if let Some(s) = errors.allow() {
+                            tracing::warn!(error = %e, suppressed = s, "cannot write a rollup file");
+                        }
+                    }
                     break;
                 }
                 Err(e) => {
@@ -196,6 +209,9 @@ impl Upkeep {
             last = Instant::now();
             if let Ok(s) = self.snapshots.lock() {
                 crate::save_templates(&self.data, &s);
+            }
+            if let Err(e) = self.store.roll_up_tiers(now_ns(), &WriteOptions::default()) {
+                tracing::warn!(error = %e, "5-minute/hourly rollups failed; will retry");
             }
             match flowsight_store::compact(&self.store, &self.compact, now_ns()) {
                 Ok(r) => Counters::add(&c.compacted_files, r.inputs as u64),

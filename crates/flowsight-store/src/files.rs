@@ -10,6 +10,8 @@ pub enum FileKind {
     Flush,
     /// Written by compaction (large, sorted by flow start, zstd).
     Compacted,
+    /// A rollup table file (its time range is that of its buckets).
+    Rollup,
 }
 
 /// What a file's path says about it.
@@ -84,6 +86,7 @@ pub(crate) fn file_name(kind: FileKind, min: u64, max: u64, rows: u64, id: &str)
     let k = match kind {
         FileKind::Flush => 'f',
         FileKind::Compacted => 'c',
+        FileKind::Rollup => 'r',
     };
     format!("{k}-{min}-{max}-{rows}-{id}.parquet")
 }
@@ -94,6 +97,7 @@ fn parse_name(name: &str) -> Option<(FileKind, u64, u64, u64)> {
     let kind = match it.next()? {
         "f" => FileKind::Flush,
         "c" => FileKind::Compacted,
+        "r" => FileKind::Rollup,
         _ => return None,
     };
     let min = it.next()?.parse().ok()?;
@@ -109,10 +113,19 @@ fn read_dir(p: &Path) -> Result<Vec<std::fs::DirEntry>, StoreError> {
     Ok(rd.filter_map(Result::ok).collect())
 }
 
-/// Partition directories, oldest first: (start ns, path).
+/// Partition directories of the flow files, oldest first: (start ns, path).
 pub(crate) fn partitions(store: &Store) -> Result<Vec<(u64, PathBuf)>, StoreError> {
+    partitions_in(&store.flows_dir())
+}
+
+/// Partition directories under `base` (`date=/hour=`), oldest first; none when `base` does
+/// not exist yet.
+pub(crate) fn partitions_in(base: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
     let mut out = Vec::new();
-    for date in read_dir(&store.flows_dir())? {
+    if !base.is_dir() {
+        return Ok(out);
+    }
+    for date in read_dir(base)? {
         let dn = date.file_name().to_string_lossy().into_owned();
         if !date.path().is_dir() || !dn.starts_with("date=") {
             continue;

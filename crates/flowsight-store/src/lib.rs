@@ -5,6 +5,7 @@
 //! ```text
 //! DIR/flows/date=2026-11-22/hour=21/f-<min_start>-<max_start>-<rows>-<id>.parquet   flushed
 //! DIR/flows/date=2026-11-22/hour=21/c-<min_start>-<max_start>-<rows>-<id>.parquet   compacted
+//! DIR/rollup_1m|5m|1h/date=.../hour=.../r-...parquet                                  rollup tables
 //! DIR/quarantine/...                                                                 unreadable files
 //! ```
 //!
@@ -33,11 +34,13 @@
 
 mod files;
 mod maintenance;
+mod rollup;
 mod scan;
 mod write;
 
 pub use files::{FileKind, FileMeta, partition_dir};
 pub use maintenance::{CompactOptions, CompactReport, RetentionReport, compact, enforce_retention};
+pub use rollup::{Rollup, RollupKey, RollupSums, Tier};
 pub use scan::{ScanOutput, ScanReport};
 pub use write::{Codec, Prepared, WriteOptions};
 

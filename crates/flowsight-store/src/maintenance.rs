@@ -258,6 +258,14 @@ pub fn enforce_retention(
     };
     if let Some(age) = max_age_ns {
         let cutoff = now_ns.saturating_sub(age);
+        // The 1-minute rollups age out with the flows; the 5-minute and hourly ones are
+        // small and kept for long-range views.
+        let m1 = store.root().join(crate::Tier::M1.dir());
+        for (ns, dir) in crate::files::partitions_in(&m1)? {
+            if ns + 3_600_000_000_000 <= cutoff {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+        }
         files.retain(|f| {
             let expired = f.partition_ns + 3_600_000_000_000 <= cutoff;
             if expired {

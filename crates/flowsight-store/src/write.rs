@@ -53,7 +53,7 @@ fn properties(kind: FileKind, opts: &WriteOptions) -> WriterProperties {
         (FileKind::Flush, Codec::None) => Compression::UNCOMPRESSED,
         (FileKind::Flush, Codec::Lz4) => Compression::LZ4_RAW,
         (FileKind::Flush, Codec::Zstd(l)) => zstd(l),
-        (FileKind::Compacted, _) => zstd(opts.zstd_level),
+        (FileKind::Compacted | FileKind::Rollup, _) => zstd(opts.zstd_level),
     };
     let mut b = WriterProperties::builder()
         .set_compression(compression)
@@ -63,7 +63,7 @@ fn properties(kind: FileKind, opts: &WriteOptions) -> WriterProperties {
         // Dictionary encoding hashes every value: on flush files (the hot path) it cost
         // ~35% more instructions for ~4% smaller files after zstd (callgrind, write_once
         // example, 262 144 generated flows). Compaction, off the hot path, keeps it.
-        .set_dictionary_enabled(kind == FileKind::Compacted);
+        .set_dictionary_enabled(kind != FileKind::Flush);
     // Columns that are nearly unique per row gain nothing from a dictionary and pay for
     // building one, in compacted files too.
     for c in [
@@ -159,6 +159,16 @@ impl Prepared {
         p
     }
 
+    /// Wraps an Arrow batch of another table (rollups) with its time range.
+    pub(crate) fn from_record_batch(rb: arrow_array::RecordBatch, min: u64, max: u64) -> Prepared {
+        Prepared {
+            rows: rb.num_rows(),
+            rbs: vec![rb],
+            min_start: min,
+            max_start: max,
+        }
+    }
+
     /// Rows.
     pub fn rows(&self) -> usize {
         self.rows
@@ -183,7 +193,10 @@ pub(crate) fn write_in(
     let tmp = dir.join(format!(".{name}.tmp"));
     let path = dir.join(&name);
     let f = File::create(&tmp).map_err(io_err("create", &tmp))?;
-    let schema = flowsight_schema::arrow::schema_ref();
+    let schema = match batch.rbs.first() {
+        Some(rb) => rb.schema(),
+        None => flowsight_schema::arrow::schema_ref(),
+    };
     let perr = |e: parquet::errors::ParquetError| StoreError::Parquet {
         path: tmp.clone(),
         message: e.to_string(),

@@ -362,3 +362,90 @@ fn opening_a_directory_that_is_not_a_store_says_so() {
         .to_string();
     assert!(e.contains("no such directory"), "{e}");
 }
+
+#[test]
+fn rollups_sum_what_the_flows_hold_in_every_tier() {
+    use flowsight_store::{Rollup, Tier};
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let opts = WriteOptions::default();
+    // 3 hours of flows, one every 7 s, two exporters, sampling 1 and 10.
+    let mut b = FlowBatch::default();
+    for i in 0..(3 * 3600 / 7) as u64 {
+        let r = FlowRecord {
+            time_flow_start_ns: T0 + i * 7_000_000_000,
+            time_flow_end_ns: T0 + i * 7_000_000_000 + 1,
+            bytes: 100 + i,
+            packets: 1 + i % 3,
+            proto: if i % 2 == 0 { 6 } else { 17 },
+            sampling_rate: if i % 5 == 0 { 10 } else { 1 },
+            sampler_address: addr_from_ip(IpAddr::V4(Ipv4Addr::new(
+                10,
+                0,
+                0,
+                1 + (i / 2 % 2) as u8,
+            ))),
+            ..FlowRecord::default()
+        };
+        b.push(&r);
+    }
+    // Written as two flushes, as the collector would, so keys repeat across files.
+    let half = b.len() / 2;
+    let idx: Vec<u32> = (0..b.len() as u32).collect();
+    for part in [&idx[..half], &idx[half..]] {
+        let mut r = Rollup::new(Tier::M1);
+        r.add_batch(&b.take(part));
+        s.write_rollup(&r, T0, &opts).unwrap().unwrap();
+    }
+    let total = |rows: &[(flowsight_store::RollupKey, flowsight_store::RollupSums)]| {
+        rows.iter().fold((0, 0, 0, 0), |a, (_, x)| {
+            (
+                a.0 + x.flows,
+                a.1 + x.packets,
+                a.2 + x.bytes,
+                a.3 + x.scaled_bytes,
+            )
+        })
+    };
+    let want = (
+        b.len() as u64,
+        b.packets.iter().sum::<u64>(),
+        b.bytes.iter().sum::<u64>(),
+        b.scaled_totals().0,
+    );
+    let m1 = s.read_rollup(Tier::M1, TimeRange::ALL).unwrap();
+    assert_eq!(total(&m1), want);
+    // Keys are unique after reading (rows of both files summed), buckets minute-aligned.
+    let mut keys: Vec<_> = m1.iter().map(|(k, _)| *k).collect();
+    keys.dedup();
+    assert_eq!(keys.len(), m1.len());
+    assert!(m1.iter().all(|(k, _)| k.bucket_ns % 60_000_000_000 == 0));
+    // 180 minutes x 2 exporters x 2 protocols.
+    assert_eq!(m1.len(), 180 * 4);
+
+    // One hour's range gives exactly that hour's flows.
+    let hour = TimeRange {
+        since: T0 + HOUR,
+        until: T0 + 2 * HOUR,
+    };
+    let in_hour: Vec<u32> = (0..b.len() as u32)
+        .filter(|&i| hour.contains(b.time_flow_start_ns[i as usize]))
+        .collect();
+    let hb = b.take(&in_hour);
+    assert_eq!(
+        total(&s.read_rollup(Tier::M1, hour).unwrap()).2,
+        hb.bytes.iter().sum::<u64>()
+    );
+
+    // Coarser tiers appear once the partition's hour is over, and only once.
+    assert_eq!(s.roll_up_tiers(T0 + HOUR / 2, &opts).unwrap(), 0);
+    assert_eq!(s.roll_up_tiers(T0 + 2 * HOUR, &opts).unwrap(), 1);
+    assert_eq!(s.roll_up_tiers(T0 + 3 * HOUR, &opts).unwrap(), 0);
+    let m5 = s.read_rollup(Tier::M5, TimeRange::ALL).unwrap();
+    let h1 = s.read_rollup(Tier::H1, TimeRange::ALL).unwrap();
+    assert_eq!(total(&m5), want);
+    assert_eq!(total(&h1), want);
+    assert_eq!(m5.len(), 36 * 4);
+    assert_eq!(h1.len(), 3 * 4);
+    assert!(h1.iter().all(|(k, _)| k.bucket_ns % HOUR == 0));
+}

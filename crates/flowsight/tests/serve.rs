@@ -87,6 +87,15 @@ fn flows_are_queryable_within_five_seconds_and_equal_the_capture() {
     s.stop();
     // Still there after a clean stop.
     assert_eq!(stored_totals(&data, "any"), want);
+    // The 1-minute rollup written beside the flows sums to the same totals.
+    let rows = flowsight_store::Store::open_read(&data)
+        .unwrap()
+        .read_rollup(flowsight_store::Tier::M1, flowsight_store::TimeRange::ALL)
+        .unwrap();
+    let r = rows.iter().fold((0, 0, 0), |a, (_, x)| {
+        (a.0 + x.flows, a.1 + x.packets, a.2 + x.bytes)
+    });
+    assert_eq!(r, want);
     let _ = std::fs::remove_dir_all(&data);
 }
 
