@@ -521,3 +521,48 @@ fn configuration_errors_are_clear_and_check_prints_the_effective_config() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn allow_list_and_sampling_override_from_the_config_file() {
+    let data = tempdir("serve-allow");
+    let cfg = data.join("flowsight.toml");
+    std::fs::write(
+        &cfg,
+        "allow = [\"127.0.0.1/32\"]\n\n[[exporters]]\naddress = \"127.0.0.1\"\nsampling_rate = 100\n",
+    )
+    .unwrap();
+    let s = Serve::start(
+        &data.join("store"),
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--listen",
+            "netflow://127.0.0.1:0",
+            "--flush-interval",
+            "200ms",
+        ],
+    );
+    let want = capture_totals("softflowd-v5");
+    let from_other = send_capture("softflowd-v5", &s.addr("netflow"), "127.0.0.3:0");
+    send_capture("softflowd-v5", &s.addr("netflow"), "127.0.0.1:0");
+    s.wait_flows(want.0, Duration::from_secs(10));
+    let t = Instant::now();
+    while s.metric("flowsight_not_allowed_total") < from_other as u64 {
+        assert!(t.elapsed() < Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(s.metric("flowsight_not_allowed_total"), from_other as u64);
+    s.stop();
+    let store = data.join("store");
+    assert_eq!(stored_totals(&store, "any"), want);
+    let rates: std::collections::BTreeSet<u64> = query(&store, &["-o", "ndjson"])
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["sampler_address"], "127.0.0.1");
+            v["sampling_rate"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(rates, [100].into_iter().collect());
+    let _ = std::fs::remove_dir_all(&data);
+}
