@@ -14,6 +14,7 @@ declare -A NEED=(
   [nfcapd]=nfdump
   [sfcapd]=nfdump-sflow
   [python3]=python3
+  [openssl]=openssl
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

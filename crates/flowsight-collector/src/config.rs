@@ -34,7 +34,7 @@ pub struct Config {
     pub store: StoreConfig,
     /// Template handling.
     pub templates: TemplateConfig,
-    /// TLS for `ipfix+tls://` listeners.
+    /// Certificate and key for `ipfix+tls://` listeners.
     pub tls: Option<TlsConfig>,
 }
 

@@ -1,5 +1,6 @@
-//! IPFIX over streams: TCP (RFC 7011 s10.4) and SCTP (s10.2), one thread per connection,
-//! messages split by the header's length field and handed to the exporter's worker.
+//! IPFIX over streams: TCP (RFC 7011 s10.4), TLS over TCP (s11) and SCTP (s10.2), one thread
+//! per connection, messages split by the header's length field and handed to the exporter's
+//! worker.
 
 use crate::config::TlsConfig;
 use crate::metrics::{Counters, Shared};
@@ -7,7 +8,7 @@ use crate::{Chunk, CollectorError, Listener, ListenerKind, now_ns, worker_of};
 use flowsight_wire::IpfixStream;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::SyncSender;
@@ -19,6 +20,37 @@ const MAX_CONNECTIONS: usize = 1024;
 pub(crate) struct StreamListener {
     listener: TcpListener,
     url: String,
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// Loads the certificate chain and key (PEM) into a TLS server configuration; errors name the
+/// file and what is wrong with it.
+fn tls_config(t: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&t.cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("tls.cert {}: {e}", t.cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "tls.cert {}: no PEM certificate in it",
+            t.cert.display()
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(&t.key).map_err(|e| {
+        format!(
+            "tls.key {}: {e} (a PEM private key is needed)",
+            t.key.display()
+        )
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map(Arc::new)
+        .map_err(|e| format!("tls: the key does not fit the certificate or is unsupported: {e}"))
 }
 
 /// IANA protocol number of SCTP.
@@ -32,12 +64,14 @@ pub(crate) fn bind(
         url: l.url.clone(),
         message,
     };
-    if l.kind == ListenerKind::IpfixTls {
-        let _ = tls;
-        return Err(err(
-            "IPFIX over TLS is not available in this build yet; use ipfix+tcp:// behind a TLS terminator (stunnel, haproxy)".into(),
-        ));
-    }
+    let tls = if l.kind == ListenerKind::IpfixTls {
+        let t = tls.ok_or_else(|| {
+            err("needs [tls] cert = \"...\" and key = \"...\" in the configuration".into())
+        })?;
+        Some(tls_config(t).map_err(err)?)
+    } else {
+        None
+    };
     let proto = if l.kind == ListenerKind::IpfixSctp {
         Protocol::from(IPPROTO_SCTP)
     } else {
@@ -70,6 +104,7 @@ pub(crate) fn bind(
     Ok(StreamListener {
         listener: s.into(),
         url: l.url.clone(),
+        tls,
     })
 }
 
@@ -105,8 +140,20 @@ impl StreamListener {
                         active.clone(),
                     );
                     let url = self.url.clone();
+                    let tls = self.tls.clone();
                     match crate::spawn(format!("fs-conn-{peer}"), move || {
-                        connection(s, peer, &url, &w, &sh, &st);
+                        let _ = s.set_nonblocking(false);
+                        let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+                        match tls.map(rustls::ServerConnection::new) {
+                            None => connection(s, peer, &url, &w, &sh, &st),
+                            Some(Ok(c)) => {
+                                connection(rustls::StreamOwned::new(c, s), peer, &url, &w, &sh, &st)
+                            }
+                            Some(Err(e)) => {
+                                tracing::warn!(listener = %url, %peer, error = %e, "TLS session setup failed");
+                                Counters::add(&sh.counters.stream_errors, 1);
+                            }
+                        }
                         a.fetch_sub(1, Ordering::Relaxed);
                     }) {
                         Ok(h) => conns.push(h),
@@ -130,15 +177,13 @@ impl StreamListener {
 }
 
 fn connection(
-    mut s: TcpStream,
+    mut s: impl Read,
     peer: SocketAddr,
     url: &str,
     workers: &[SyncSender<Chunk>],
     shared: &Shared,
     stop: &AtomicBool,
 ) {
-    let _ = s.set_nonblocking(false);
-    let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
     let exporter = peer.ip().to_canonical();
     let w = worker_of(exporter, workers.len());
     let c = &shared.counters;

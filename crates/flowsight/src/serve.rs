@@ -15,6 +15,7 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
     /// Listener URL, repeatable; replaces the configured list. `netflow://ADDR:PORT` (NetFlow
     /// v1/v5/v7/v9 and IPFIX over UDP), `sflow://ADDR:PORT`, `ipfix+tcp://ADDR:PORT`,
+    /// `ipfix+tls://ADDR:PORT` (certificate and key under [tls] in the config file),
     /// `ipfix+sctp://ADDR:PORT`.
     #[arg(long = "listen", value_name = "URL")]
     pub listen: Vec<String>,

@@ -566,3 +566,119 @@ fn allow_list_and_sampling_override_from_the_config_file() {
     assert_eq!(rates, [100].into_iter().collect());
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[test]
+fn ipfix_over_tls_with_openssl_as_the_exporter() {
+    common::need("openssl", "openssl");
+    let dir = tempdir("serve-tls");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cfg = dir.join("flowsight.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    let data = dir.join("store");
+    let s = Serve::start(
+        &data,
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--listen",
+            "ipfix+tls://127.0.0.1:0",
+            "--flush-interval",
+            "200ms",
+        ],
+    );
+    let addr = s.addr("ipfix+tls");
+
+    // A plain-TCP client on the TLS port is refused, and counted, without harm.
+    {
+        use std::io::Write;
+        let mut c = std::net::TcpStream::connect(&addr).unwrap();
+        let _ = c.write_all(&[0, 10, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    }
+
+    // IPFIX messages written through `openssl s_client` (a real TLS client).
+    let now = flowsight_store::now_ns();
+    let recs = records(300, now - 60_000_000_000);
+    let mut enc = IpfixEncoder::new(3);
+    let mut bytes = Vec::new();
+    let mut i = 0;
+    while i < recs.len() {
+        i += enc.encode_datagram(now, &recs[i..], &mut bytes);
+    }
+    let mut client = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &addr,
+            "-quiet",
+            "-no_ign_eof",
+            "-nocommands",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = client.stdin.take().unwrap();
+        stdin.write_all(&bytes).unwrap();
+    }
+    s.wait_flows(recs.len() as u64, Duration::from_secs(10));
+    let _ = client.wait();
+    assert!(s.metric("flowsight_stream_errors_total") >= 1);
+    s.stop();
+    let want: (u64, u64, u64) = (
+        recs.len() as u64,
+        recs.iter().map(|r| r.packets).sum(),
+        recs.iter().map(|r| r.bytes).sum(),
+    );
+    assert_eq!(stored_totals(&data, "any"), want);
+
+    // A key that is not PEM is a clear start-up error naming the file.
+    std::fs::write(&key, "not a key").unwrap();
+    let out = Command::new(common::bin())
+        .args([
+            "serve",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--listen",
+            "ipfix+tls://127.0.0.1:0",
+        ])
+        .args(["--http", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("tls.key") && err.contains("key.pem"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
