@@ -1,6 +1,7 @@
 //! nfdump-style aggregation (`-A srcip,dstport`, `-A srcip4/24`): flows grouped by any set of
 //! fields, addresses optionally masked to a prefix.
 
+use crate::stats::Sums;
 use flowsight_schema::{FlowBatch, addr_to_ip, proto_name};
 use rustc_hash::FxHashMap;
 
@@ -272,35 +273,16 @@ impl AggRow {
     }
     /// Packets per second.
     pub fn pps(&self) -> u64 {
-        let d = self.duration_s();
-        if d > 0.0 {
-            (self.packets as f64 / d) as u64
-        } else {
-            0
-        }
+        crate::stats::per_second(self.packets as f64, self.first_ns, self.last_ns)
     }
     /// Bits per second.
     pub fn bps(&self) -> u64 {
-        let d = self.duration_s();
-        if d > 0.0 {
-            (self.bytes as f64 * 8.0 / d) as u64
-        } else {
-            0
-        }
+        crate::stats::per_second(self.bytes as f64 * 8.0, self.first_ns, self.last_ns)
     }
     /// Bytes per packet.
     pub fn bpp(&self) -> u64 {
         self.bytes.checked_div(self.packets).unwrap_or(0)
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Sums {
-    flows: u64,
-    packets: u64,
-    bytes: u64,
-    first: u64,
-    last: u64,
 }
 
 /// An aggregation being accumulated.
@@ -326,35 +308,13 @@ impl AggAcc {
         for (j, key) in self.keys.iter().enumerate() {
             k[j] = key.value(b, i);
         }
-        let s = self.map.entry(k).or_insert(Sums {
-            flows: 0,
-            packets: 0,
-            bytes: 0,
-            first: u64::MAX,
-            last: 0,
-        });
-        s.flows += 1;
-        s.packets += b.packets[i];
-        s.bytes += b.bytes[i];
-        s.first = s.first.min(b.time_flow_start_ns[i]);
-        s.last = s.last.max(b.time_flow_end_ns[i]);
+        self.map.entry(k).or_insert(Sums::EMPTY).add(b, i);
     }
 
     /// Folds in a partial accumulator of the same keys.
     pub fn merge(&mut self, other: AggAcc) {
         for (k, o) in other.map {
-            let s = self.map.entry(k).or_insert(Sums {
-                flows: 0,
-                packets: 0,
-                bytes: 0,
-                first: u64::MAX,
-                last: 0,
-            });
-            s.flows += o.flows;
-            s.packets += o.packets;
-            s.bytes += o.bytes;
-            s.first = s.first.min(o.first);
-            s.last = s.last.max(o.last);
+            self.map.entry(k).or_insert(Sums::EMPTY).merge(&o);
         }
     }
 
@@ -371,8 +331,8 @@ impl AggAcc {
                         flows: s.flows,
                         packets: s.packets,
                         bytes: s.bytes,
-                        first_ns: s.first,
-                        last_ns: s.last,
+                        first_ns: s.first_ns,
+                        last_ns: s.last_ns,
                     },
                 )
             })

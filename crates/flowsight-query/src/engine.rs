@@ -22,42 +22,7 @@ pub struct Query {
 }
 
 /// Flows, packets and bytes over every matching flow, and the time they span.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Totals {
-    /// Flows.
-    pub flows: u64,
-    /// Packets.
-    pub packets: u64,
-    /// Bytes.
-    pub bytes: u64,
-    /// First flow start, ns (u64::MAX when empty).
-    pub first_ns: u64,
-    /// Last flow end, ns.
-    pub last_ns: u64,
-}
-
-impl Totals {
-    fn add(&mut self, b: &FlowBatch, i: usize) {
-        self.flows += 1;
-        self.packets += b.packets[i];
-        self.bytes += b.bytes[i];
-        self.first_ns = self.first_ns.min(b.time_flow_start_ns[i]);
-        self.last_ns = self.last_ns.max(b.time_flow_end_ns[i]);
-    }
-    fn merge(&mut self, o: &Totals) {
-        self.flows += o.flows;
-        self.packets += o.packets;
-        self.bytes += o.bytes;
-        self.first_ns = self.first_ns.min(o.first_ns);
-        self.last_ns = self.last_ns.max(o.last_ns);
-    }
-    fn empty() -> Totals {
-        Totals {
-            first_ns: u64::MAX,
-            ..Totals::default()
-        }
-    }
-}
+pub type Totals = crate::stats::Sums;
 
 /// Errors of the query layer.
 #[derive(Debug, thiserror::Error)]
@@ -180,7 +145,7 @@ impl Engine for Embedded {
         let out = self.store.scan(
             q.range,
             &cols,
-            || (AggAcc::new(&keys), Totals::empty()),
+            || (AggAcc::new(&keys), Totals::EMPTY),
             |(acc, t), b| {
                 for i in 0..b.len() {
                     if selected(q, b, i) {
@@ -193,7 +158,7 @@ impl Engine for Embedded {
         let mut parts = out.parts.into_iter();
         let (mut acc, mut tot) = parts
             .next()
-            .unwrap_or_else(|| (AggAcc::new(&keys), Totals::empty()));
+            .unwrap_or_else(|| (AggAcc::new(&keys), Totals::EMPTY));
         for (a, t) in parts {
             acc.merge(a);
             tot.merge(&t);
@@ -210,7 +175,7 @@ impl Engine for Embedded {
         let out = self.store.scan(
             q.range,
             &all,
-            || (FlowBatch::default(), Totals::empty()),
+            || (FlowBatch::default(), Totals::EMPTY),
             |(acc, t), b| {
                 let idx: Vec<u32> = (0..b.len())
                     .filter(|&i| selected(q, b, i))
@@ -224,7 +189,7 @@ impl Engine for Embedded {
             },
         )?;
         let mut all = FlowBatch::default();
-        let mut tot = Totals::empty();
+        let mut tot = Totals::EMPTY;
         for (mut b, t) in out.parts {
             all.append(&mut b);
             tot.merge(&t);

@@ -121,27 +121,23 @@ pub struct Row {
     pub last_ns: u64,
 }
 
+/// `v` per second over `[first_ns, last_ns]`, 0 for an instantaneous span (as nfdump).
+pub(crate) fn per_second(v: f64, first_ns: u64, last_ns: u64) -> u64 {
+    let d = last_ns.saturating_sub(first_ns) as f64 / 1e9;
+    if d > 0.0 { (v / d) as u64 } else { 0 }
+}
+
 impl Row {
     fn duration_s(&self) -> f64 {
         self.last_ns.saturating_sub(self.first_ns) as f64 / 1e9
     }
     /// Packets per second over the row's time span (0 if instantaneous).
     pub fn pps(&self) -> u64 {
-        let d = self.duration_s();
-        if d > 0.0 {
-            (self.packets as f64 / d) as u64
-        } else {
-            0
-        }
+        per_second(self.packets as f64, self.first_ns, self.last_ns)
     }
     /// Bits per second over the row's time span.
     pub fn bps(&self) -> u64 {
-        let d = self.duration_s();
-        if d > 0.0 {
-            (self.bytes as f64 * 8.0 / d) as u64
-        } else {
-            0
-        }
+        per_second(self.bytes as f64 * 8.0, self.first_ns, self.last_ns)
     }
     /// Bytes per packet.
     pub fn bpp(&self) -> u64 {
@@ -235,24 +231,51 @@ pub fn key_columns(key: StatKey) -> &'static [&'static str] {
 /// Columns every statistic reads besides its key.
 pub const VALUE_COLUMNS: &[&str] = &["packets", "bytes", "time_flow_start_ns", "time_flow_end_ns"];
 
-/// Running sums of one key.
-#[derive(Debug, Clone, Copy)]
-struct Sums {
-    flows: u64,
-    packets: u64,
-    bytes: u64,
-    first_ns: u64,
-    last_ns: u64,
+/// Flows, packets and bytes summed over a set of flows, and the time they span: the running
+/// sums of a statistic's key, an aggregation's group, or a query's totals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sums {
+    /// Flows.
+    pub flows: u64,
+    /// Packets.
+    pub packets: u64,
+    /// Bytes.
+    pub bytes: u64,
+    /// First flow start, ns (`u64::MAX` when empty).
+    pub first_ns: u64,
+    /// Last flow end, ns.
+    pub last_ns: u64,
 }
 
 impl Sums {
-    const EMPTY: Sums = Sums {
+    /// No flow yet.
+    pub const EMPTY: Sums = Sums {
         flows: 0,
         packets: 0,
         bytes: 0,
         first_ns: u64::MAX,
         last_ns: 0,
     };
+
+    /// Adds flow `i` of `b`.
+    #[inline]
+    pub fn add(&mut self, b: &FlowBatch, i: usize) {
+        self.flows += 1;
+        self.packets += b.packets[i];
+        self.bytes += b.bytes[i];
+        self.first_ns = self.first_ns.min(b.time_flow_start_ns[i]);
+        self.last_ns = self.last_ns.max(b.time_flow_end_ns[i]);
+    }
+
+    /// Adds other sums (a partial result of the same set's other part).
+    #[inline]
+    pub fn merge(&mut self, o: &Sums) {
+        self.flows += o.flows;
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+        self.first_ns = self.first_ns.min(o.first_ns);
+        self.last_ns = self.last_ns.max(o.last_ns);
+    }
 }
 
 /// A statistic being accumulated: feed it batches (from any number of files or threads),
@@ -286,19 +309,8 @@ impl StatAcc {
         self.totals.2 += b.bytes[i];
         self.keys.clear();
         key_values(b, i, self.key, &mut self.keys);
-        let (p, by, t0, t1) = (
-            b.packets[i],
-            b.bytes[i],
-            b.time_flow_start_ns[i],
-            b.time_flow_end_ns[i],
-        );
         for &k in &self.keys {
-            let r = self.acc.entry(k).or_insert(Sums::EMPTY);
-            r.flows += 1;
-            r.packets += p;
-            r.bytes += by;
-            r.first_ns = r.first_ns.min(t0);
-            r.last_ns = r.last_ns.max(t1);
+            self.acc.entry(k).or_insert(Sums::EMPTY).add(b, i);
         }
     }
 
@@ -317,19 +329,7 @@ impl StatAcc {
         self.totals.1 += other.totals.1;
         self.totals.2 += other.totals.2;
         for (k, o) in other.acc {
-            match self.acc.entry(k) {
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(o);
-                }
-                std::collections::hash_map::Entry::Occupied(mut e) => {
-                    let r = e.get_mut();
-                    r.flows += o.flows;
-                    r.packets += o.packets;
-                    r.bytes += o.bytes;
-                    r.first_ns = r.first_ns.min(o.first_ns);
-                    r.last_ns = r.last_ns.max(o.last_ns);
-                }
-            }
+            self.acc.entry(k).or_insert(Sums::EMPTY).merge(&o);
         }
     }
 
