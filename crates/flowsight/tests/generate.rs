@@ -7,99 +7,34 @@
 
 use serde_json::Value;
 use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_flowsight")
-}
+mod common;
 
-fn need(tool: &str, package: &str) {
-    let found = Command::new("sh")
-        .args([
-            "-c",
-            &format!("command -v {tool} || test -x /usr/sbin/{tool}"),
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        found,
-        "{tool} is needed: apt-get install -y {package} (scripts/test.sh installs it)"
-    );
-}
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("flowsight-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use common::{bin, free_udp_port, tempdir as tmpdir};
 
 /// A reference collector (nfcapd or sfcapd) on a random loopback port.
 struct Collector {
-    child: Child,
-    dir: PathBuf,
+    inner: common::Nfcapd,
     port: u16,
 }
 
 impl Collector {
     fn start(tool: &str, name: &str) -> Collector {
-        need(
-            tool,
-            if tool == "sfcapd" {
-                "nfdump-sflow"
-            } else {
-                "nfdump"
-            },
-        );
-        let dir = tmpdir(name);
-        let port = free_udp_port();
-        let child = Command::new(tool)
-            .args([
-                "-b",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-B",
-                "8000000",
-                "-w",
-            ])
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        // Wait until it listens (the port is taken).
-        let t = Instant::now();
-        while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            assert!(
-                t.elapsed() < Duration::from_secs(10),
-                "{tool} did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Collector { child, dir, port }
+        let inner = common::Nfcapd::start_tool(tool, &tmpdir(name), &["-B", "8000000"]);
+        let port = inner.port;
+        Collector { inner, port }
     }
 
     /// Stops the collector (SIGTERM flushes its file) and returns nfdump's view.
-    fn finish(mut self) -> (Value, Vec<(String, u64)>) {
+    fn finish(self) -> (Value, Vec<(String, u64)>) {
         std::thread::sleep(Duration::from_millis(300));
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-        let totals = nfdump_totals(&self.dir);
-        let top = nfdump_top_dst(&self.dir);
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let dir = self.inner.stop();
+        let totals = nfdump_totals(&dir);
+        let top = nfdump_top_dst(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
         (totals, top)
     }
 }

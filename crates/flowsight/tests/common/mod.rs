@@ -220,11 +220,26 @@ pub struct Nfcapd {
 
 impl Nfcapd {
     pub fn start(dir: &Path) -> Nfcapd {
-        need("nfcapd", "nfdump");
+        Nfcapd::start_tool("nfcapd", dir, &[])
+    }
+
+    /// `nfcapd` or `sfcapd` with extra arguments, on a random loopback port; returns once it
+    /// listens (the port is taken).
+    pub fn start_tool(tool: &str, dir: &Path, extra: &[&str]) -> Nfcapd {
+        need(
+            tool,
+            if tool == "sfcapd" {
+                "nfdump-sflow"
+            } else {
+                "nfdump"
+            },
+        );
         std::fs::create_dir_all(dir).unwrap();
         let port = free_udp_port();
-        let child = Command::new("nfcapd")
-            .args(["-b", "127.0.0.1", "-p", &port.to_string(), "-w"])
+        let child = Command::new(tool)
+            .args(["-b", "127.0.0.1", "-p", &port.to_string()])
+            .args(extra)
+            .arg("-w")
             .arg(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -234,7 +249,7 @@ impl Nfcapd {
         while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
             assert!(
                 t.elapsed() < Duration::from_secs(10),
-                "nfcapd did not start"
+                "{tool} did not start"
             );
             std::thread::sleep(Duration::from_millis(20));
         }
