@@ -5,6 +5,7 @@
 pub mod aggregate;
 pub mod engine;
 pub mod filter;
+pub mod sql;
 pub mod stats;
 pub mod time;
 

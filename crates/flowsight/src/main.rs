@@ -6,6 +6,7 @@ mod query;
 mod replay;
 mod schema_cmd;
 mod serve;
+mod sql;
 
 use anyhow::Result;
 
@@ -32,6 +33,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Query the stored flows, nfdump style: filters, -s statistics, -A aggregation.
     Query(query::QueryArgs),
+    /// Ad-hoc SQL over the stored flows (Apache DataFusion).
+    Sql(sql::SqlArgs),
     /// Send synthetic flow exports (background traffic and attack scenarios) to collectors
     /// and/or a pcap, with the exact ground truth of what was sent.
     Generate(generate::GenerateArgs),
@@ -47,6 +50,7 @@ fn main() -> std::process::ExitCode {
         Command::Decode(a) => decode::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Query(a) => query::run(a),
+        Command::Sql(a) => sql::run(a),
         Command::Schema(a) => schema_cmd::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Replay(a) => replay::run(a),

@@ -682,3 +682,90 @@ fn ipfix_over_tls_with_openssl_as_the_exporter() {
     assert!(err.contains("tls.key") && err.contains("key.pem"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn sql(data: &std::path::Path, q: &str) -> std::process::Output {
+    Command::new(common::bin())
+        .args(["sql", "-o", "csv", "--data"])
+        .arg(data)
+        .arg(q)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn sql_over_the_store_agrees_with_query() {
+    let data = tempdir("serve-sql");
+    let s = Serve::start(
+        &data,
+        &[
+            "--listen",
+            "netflow://127.0.0.1:0",
+            "--flush-interval",
+            "200ms",
+        ],
+    );
+    let want = capture_totals("softflowd-ipfix");
+    send_capture("softflowd-ipfix", &s.addr("netflow"), "127.0.0.1:0");
+    s.wait_flows(want.0, Duration::from_secs(10));
+    s.stop();
+
+    let out = sql(
+        &data,
+        "SELECT count(*) AS flows, sum(packets) AS packets, sum(bytes) AS bytes FROM flows",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.lines().nth(1).unwrap(),
+        format!("{},{},{}", want.0, want.1, want.2)
+    );
+
+    // Top 5 sources by bytes: the same addresses and bytes as `query -s srcip/bytes`.
+    let out = sql(
+        &data,
+        "SELECT src_addr, sum(bytes) AS b FROM flows GROUP BY src_addr ORDER BY b DESC, src_addr LIMIT 5",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ours: Vec<(String, u64)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (a, b) = l.split_once(',').unwrap();
+            (a.to_string(), b.parse().unwrap())
+        })
+        .collect();
+    let stat: Vec<(String, u64)> = query(&data, &["-s", "srcip/bytes", "-n", "5", "-o", "csv"])
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            (c[4].to_string(), c[9].parse().unwrap())
+        })
+        .collect();
+    assert_eq!(ours, stat);
+
+    // The rollup tables are there too.
+    let out = sql(&data, "SELECT sum(flows) FROM rollup_1m");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().nth(1),
+        Some(want.0.to_string().as_str())
+    );
+
+    // Mistakes are one clear error, not a crash.
+    let out = sql(&data, "SELEC nothing FROM flows");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("SQL"), "{err}");
+    let out = sql(&data, "SELECT no_such_column FROM flows");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no_such_column"));
+    let _ = std::fs::remove_dir_all(&data);
+}
