@@ -30,6 +30,8 @@
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+pub mod sym;
+
 /// An IP address as stored: 16 bytes, IPv4 as IPv4-mapped IPv6 (`::ffff:a.b.c.d`), all zeros
 /// when the field is absent (rendered as `""` in JSON, like goflow2's empty byte slices).
 pub type Addr = [u8; 16];
@@ -59,6 +61,11 @@ pub enum Kind {
     SrcNet,
     /// Destination prefix length; JSON renders the destination network.
     DstNet,
+    /// Text, held as a [`sym`] symbol (`u32`); Arrow `Dictionary(UInt32, Utf8)`; JSON string.
+    Text,
+    /// Latitude or longitude in 1e-5 degrees (`i32`, about 1 m); Arrow `Float64` degrees;
+    /// JSON number.
+    Coord,
 }
 
 /// Arrow-independent description of a column's physical type.
@@ -74,6 +81,10 @@ pub enum Physical {
     UInt64,
     /// `FixedSizeBinary(16)`
     Binary16,
+    /// `Dictionary(UInt32, Utf8)`
+    Utf8Dict,
+    /// `Float64`
+    Float64,
 }
 
 impl Kind {
@@ -87,6 +98,8 @@ impl Kind {
             Kind::U32 => Physical::UInt32,
             Kind::U64 | Kind::Mac => Physical::UInt64,
             Kind::Addr => Physical::Binary16,
+            Kind::Text => Physical::Utf8Dict,
+            Kind::Coord => Physical::Float64,
         }
     }
 }
@@ -100,6 +113,8 @@ pub struct FieldDef {
     pub kind: Kind,
     /// Whether goflow2's JSON layout has this key (false: a flowsight addition).
     pub goflow2: bool,
+    /// Whether enrichment fills it (JSON omits it while empty).
+    pub enrichment: bool,
     /// What the field means, for docs, the API and the UI.
     pub description: &'static str,
 }
@@ -136,7 +151,7 @@ pub mod flow_type {
 }
 
 macro_rules! flow_schema {
-    ($( $field:ident : $ty:ty = $kind:ident, $name:literal, $g2:literal, $desc:literal; )*) => {
+    ($( $field:ident : $ty:ty = $kind:ident, $name:literal, $g2:literal, $enr:literal, $desc:literal; )*) => {
         /// One flow record. Generated from the field registry; see [`FIELDS`].
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
         pub struct FlowRecord {
@@ -152,7 +167,7 @@ macro_rules! flow_schema {
 
         /// The field registry, in column order.
         pub static FIELDS: &[FieldDef] = &[
-            $( FieldDef { name: $name, kind: Kind::$kind, goflow2: $g2, description: $desc }, )*
+            $( FieldDef { name: $name, kind: Kind::$kind, goflow2: $g2, enrichment: $enr, description: $desc }, )*
         ];
 
         impl FlowBatch {
@@ -203,6 +218,17 @@ macro_rules! flow_schema {
                 )* }
             }
 
+            /// Fills the columns named in `names` that are empty while the batch is not with
+            /// default values (a file written before a column existed reads as absent).
+            pub fn fill_missing(&mut self, names: &[&str]) {
+                let n = self.len();
+                $(
+                    if self.$field.len() != n && names.contains(&$name) {
+                        self.$field = vec![<$ty>::default(); n];
+                    }
+                )*
+            }
+
             /// Shortens the batch to `len` records (drops the rest).
             pub fn truncate(&mut self, len: usize) {
                 $( self.$field.truncate(len); )*
@@ -215,12 +241,16 @@ macro_rules! flow_schema {
                 out.push('{');
                 let mut first = true;
                 $(
-                    if !first { out.push(','); }
-                    first = false;
-                    out.push('"');
-                    out.push_str($name);
-                    out.push_str("\":");
-                    json::$kind(out, self.$field, self);
+                    // Enrichment fields only when set: without enrichment the record is
+                    // goflow2's, not 32 empty keys longer.
+                    if !$enr || self.$field != <$ty>::default() {
+                        if !first { out.push(','); }
+                        first = false;
+                        out.push('"');
+                        out.push_str($name);
+                        out.push_str("\":");
+                        json::$kind(out, self.$field, self);
+                    }
                 )*
                 let _ = first;
                 out.push('}');
@@ -250,7 +280,7 @@ macro_rules! flow_schema {
                 let mut b = FlowBatch::default();
                 $(
                     if let Some(c) = rb.column_by_name($name) {
-                        b.$field = <$ty as arrow::FromArrow>::from_array(c.as_ref(), $name)?;
+                        b.$field = arrow::from::$kind(c.as_ref(), $name)?;
                     }
                 )*
                 if b.flow_type.len() != rb.num_rows() {
@@ -263,58 +293,90 @@ macro_rules! flow_schema {
 }
 
 flow_schema! {
-    flow_type: u8 = FlowType, "type", true,
+    flow_type: u8 = FlowType, "type", true, false,
         "Export format the record arrived in: NETFLOW_V1/V5/V7/V9, IPFIX or SFLOW_5.";
-    time_received_ns: u64 = U64, "time_received_ns", true,
+    time_received_ns: u64 = U64, "time_received_ns", true, false,
         "When the collector received the datagram, ns since the Unix epoch.";
-    sequence_num: u32 = U32, "sequence_num", true,
+    sequence_num: u32 = U32, "sequence_num", true, false,
         "Sequence number of the export packet (v5: flows, v9: packets, IPFIX: records, sFlow: datagrams).";
-    sampling_rate: u64 = U64, "sampling_rate", true,
+    sampling_rate: u64 = U64, "sampling_rate", true, false,
         "1-in-N packet sampling rate that applied to this record (0: unknown/unsampled).";
-    sampler_address: Addr = Addr, "sampler_address", true,
+    sampler_address: Addr = Addr, "sampler_address", true, false,
         "Exporter address: the datagram's source for NetFlow/IPFIX, the agent address for sFlow.";
-    time_flow_start_ns: u64 = U64, "time_flow_start_ns", true,
+    time_flow_start_ns: u64 = U64, "time_flow_start_ns", true, false,
         "First packet of the flow, ns since the Unix epoch.";
-    time_flow_end_ns: u64 = U64, "time_flow_end_ns", true,
+    time_flow_end_ns: u64 = U64, "time_flow_end_ns", true, false,
         "Last packet of the flow, ns since the Unix epoch.";
-    bytes: u64 = U64, "bytes", true,
+    bytes: u64 = U64, "bytes", true, false,
         "Bytes counted by the exporter (not scaled by sampling_rate).";
-    packets: u64 = U64, "packets", true,
+    packets: u64 = U64, "packets", true, false,
         "Packets counted by the exporter (not scaled by sampling_rate).";
-    src_addr: Addr = Addr, "src_addr", true, "Source IP address.";
-    dst_addr: Addr = Addr, "dst_addr", true, "Destination IP address.";
-    etype: u16 = EtherType, "etype", true, "Ethernet type of the flow: IPv4 (0x0800), IPv6 (0x86dd), ARP (0x0806).";
-    proto: u8 = Proto, "proto", true, "IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, ...).";
-    src_port: u16 = U16, "src_port", true, "Source transport port.";
-    dst_port: u16 = U16, "dst_port", true, "Destination transport port.";
-    in_if: u32 = U32, "in_if", true, "Input interface index (SNMP ifIndex).";
-    out_if: u32 = U32, "out_if", true, "Output interface index (SNMP ifIndex).";
-    src_mac: u64 = Mac, "src_mac", true, "Source MAC address.";
-    dst_mac: u64 = Mac, "dst_mac", true, "Destination MAC address.";
-    src_vlan: u16 = U16, "src_vlan", true, "VLAN id on the input side.";
-    dst_vlan: u16 = U16, "dst_vlan", true, "VLAN id on the output side.";
-    vlan_id: u16 = U16, "vlan_id", true, "802.1Q VLAN id seen in the packet.";
-    ip_tos: u8 = U8, "ip_tos", true, "IPv4 type of service / IPv6 traffic class.";
-    forwarding_status: u8 = U8, "forwarding_status", true, "Forwarding status (RFC 7270): 64 forwarded, 128 dropped, 192 consumed.";
-    ip_ttl: u8 = U8, "ip_ttl", true, "IP time to live / hop limit.";
-    ip_flags: u8 = U8, "ip_flags", true, "IPv4 flags as the 3 header bits: 2 DF, 1 MF (IPFIX fragmentFlags are shifted to match).";
-    tcp_flags: u16 = U16, "tcp_flags", true, "Union of the TCP flags seen (FIN 1, SYN 2, RST 4, PSH 8, ACK 16, URG 32, ECE 64, CWR 128).";
-    icmp_type: u8 = U8, "icmp_type", true, "ICMP / ICMPv6 type.";
-    icmp_code: u8 = U8, "icmp_code", true, "ICMP / ICMPv6 code.";
-    ipv6_flow_label: u32 = U32, "ipv6_flow_label", true, "IPv6 flow label.";
-    fragment_id: u32 = U32, "fragment_id", true, "IP fragment identification.";
-    fragment_offset: u16 = U16, "fragment_offset", true, "IP fragment offset.";
-    src_as: u32 = U32, "src_as", true, "Source autonomous system number.";
-    dst_as: u32 = U32, "dst_as", true, "Destination autonomous system number.";
-    next_hop: Addr = Addr, "next_hop", true, "IP next hop.";
-    next_hop_as: u32 = U32, "next_hop_as", true, "AS number of the next hop (next adjacent AS).";
-    src_net: u8 = SrcNet, "src_net", true, "Source prefix length; JSON shows the source network (addr/len).";
-    dst_net: u8 = DstNet, "dst_net", true, "Destination prefix length; JSON shows the destination network.";
-    bgp_next_hop: Addr = Addr, "bgp_next_hop", true, "BGP next hop.";
-    mpls_label: u32 = U32, "mpls_label", false, "Top MPLS label (20 bits) of the flow's label stack, 0 if none.";
-    flow_direction: u8 = U8, "flow_direction", false, "Flow direction (IPFIX IE 61): 0 ingress, 1 egress; 0 when the exporter does not say.";
-    observation_domain_id: u32 = U32, "observation_domain_id", true, "IPFIX observation domain / NetFlow v9 source id / sFlow sub-agent id / v5 engine type<<8|id.";
-    observation_point_id: u32 = U32, "observation_point_id", true, "IPFIX observation point id (IE 138).";
+    src_addr: Addr = Addr, "src_addr", true, false, "Source IP address.";
+    dst_addr: Addr = Addr, "dst_addr", true, false, "Destination IP address.";
+    etype: u16 = EtherType, "etype", true, false, "Ethernet type of the flow: IPv4 (0x0800), IPv6 (0x86dd), ARP (0x0806).";
+    proto: u8 = Proto, "proto", true, false, "IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, ...).";
+    src_port: u16 = U16, "src_port", true, false, "Source transport port.";
+    dst_port: u16 = U16, "dst_port", true, false, "Destination transport port.";
+    in_if: u32 = U32, "in_if", true, false, "Input interface index (SNMP ifIndex).";
+    out_if: u32 = U32, "out_if", true, false, "Output interface index (SNMP ifIndex).";
+    src_mac: u64 = Mac, "src_mac", true, false, "Source MAC address.";
+    dst_mac: u64 = Mac, "dst_mac", true, false, "Destination MAC address.";
+    src_vlan: u16 = U16, "src_vlan", true, false, "VLAN id on the input side.";
+    dst_vlan: u16 = U16, "dst_vlan", true, false, "VLAN id on the output side.";
+    vlan_id: u16 = U16, "vlan_id", true, false, "802.1Q VLAN id seen in the packet.";
+    ip_tos: u8 = U8, "ip_tos", true, false, "IPv4 type of service / IPv6 traffic class.";
+    forwarding_status: u8 = U8, "forwarding_status", true, false, "Forwarding status (RFC 7270): 64 forwarded, 128 dropped, 192 consumed.";
+    ip_ttl: u8 = U8, "ip_ttl", true, false, "IP time to live / hop limit.";
+    ip_flags: u8 = U8, "ip_flags", true, false, "IPv4 flags as the 3 header bits: 2 DF, 1 MF (IPFIX fragmentFlags are shifted to match).";
+    tcp_flags: u16 = U16, "tcp_flags", true, false, "Union of the TCP flags seen (FIN 1, SYN 2, RST 4, PSH 8, ACK 16, URG 32, ECE 64, CWR 128).";
+    icmp_type: u8 = U8, "icmp_type", true, false, "ICMP / ICMPv6 type.";
+    icmp_code: u8 = U8, "icmp_code", true, false, "ICMP / ICMPv6 code.";
+    ipv6_flow_label: u32 = U32, "ipv6_flow_label", true, false, "IPv6 flow label.";
+    fragment_id: u32 = U32, "fragment_id", true, false, "IP fragment identification.";
+    fragment_offset: u16 = U16, "fragment_offset", true, false, "IP fragment offset.";
+    src_as: u32 = U32, "src_as", true, false, "Source autonomous system number.";
+    dst_as: u32 = U32, "dst_as", true, false, "Destination autonomous system number.";
+    next_hop: Addr = Addr, "next_hop", true, false, "IP next hop.";
+    next_hop_as: u32 = U32, "next_hop_as", true, false, "AS number of the next hop (next adjacent AS).";
+    src_net: u8 = SrcNet, "src_net", true, false, "Source prefix length; JSON shows the source network (addr/len).";
+    dst_net: u8 = DstNet, "dst_net", true, false, "Destination prefix length; JSON shows the destination network.";
+    bgp_next_hop: Addr = Addr, "bgp_next_hop", true, false, "BGP next hop.";
+    mpls_label: u32 = U32, "mpls_label", false, false, "Top MPLS label (20 bits) of the flow's label stack, 0 if none.";
+    flow_direction: u8 = U8, "flow_direction", false, false, "Flow direction (IPFIX IE 61): 0 ingress, 1 egress; 0 when the exporter does not say.";
+    observation_domain_id: u32 = U32, "observation_domain_id", true, false, "IPFIX observation domain / NetFlow v9 source id / sFlow sub-agent id / v5 engine type<<8|id.";
+    observation_point_id: u32 = U32, "observation_point_id", true, false, "IPFIX observation point id (IE 138).";
+    src_country: u32 = Text, "src_country", false, true, "Source country, ISO 3166-1 alpha-2 (GeoIP enrichment).";
+    dst_country: u32 = Text, "dst_country", false, true, "Destination country, ISO 3166-1 alpha-2 (GeoIP enrichment).";
+    src_region: u32 = Text, "src_region", false, true, "Source region / subdivision name (GeoIP city database).";
+    dst_region: u32 = Text, "dst_region", false, true, "Destination region / subdivision name (GeoIP city database).";
+    src_city: u32 = Text, "src_city", false, true, "Source city (GeoIP city database).";
+    dst_city: u32 = Text, "dst_city", false, true, "Destination city (GeoIP city database).";
+    src_lat: i32 = Coord, "src_lat", false, true, "Source latitude in degrees (GeoIP city database; 0 when unknown).";
+    src_lon: i32 = Coord, "src_lon", false, true, "Source longitude in degrees (GeoIP city database; 0 when unknown).";
+    dst_lat: i32 = Coord, "dst_lat", false, true, "Destination latitude in degrees (GeoIP city database; 0 when unknown).";
+    dst_lon: i32 = Coord, "dst_lon", false, true, "Destination longitude in degrees (GeoIP city database; 0 when unknown).";
+    src_as_name: u32 = Text, "src_as_name", false, true, "Name of the source AS (ASN database).";
+    dst_as_name: u32 = Text, "dst_as_name", false, true, "Name of the destination AS (ASN database).";
+    src_net_name: u32 = Text, "src_net_name", false, true, "Name of the longest networks-file prefix holding the source address.";
+    dst_net_name: u32 = Text, "dst_net_name", false, true, "Name of the longest networks-file prefix holding the destination address.";
+    src_net_role: u32 = Text, "src_net_role", false, true, "Role of the source network (networks file).";
+    dst_net_role: u32 = Text, "dst_net_role", false, true, "Role of the destination network (networks file).";
+    src_net_site: u32 = Text, "src_net_site", false, true, "Site of the source network (networks file).";
+    dst_net_site: u32 = Text, "dst_net_site", false, true, "Site of the destination network (networks file).";
+    src_net_region: u32 = Text, "src_net_region", false, true, "Region of the source network (networks file).";
+    dst_net_region: u32 = Text, "dst_net_region", false, true, "Region of the destination network (networks file).";
+    src_net_tenant: u32 = Text, "src_net_tenant", false, true, "Tenant / customer of the source network (networks file).";
+    dst_net_tenant: u32 = Text, "dst_net_tenant", false, true, "Tenant / customer of the destination network (networks file).";
+    src_net_labels: u32 = Text, "src_net_labels", false, true, "User labels of the source network, `key=value` pairs joined by `,` (networks file).";
+    dst_net_labels: u32 = Text, "dst_net_labels", false, true, "User labels of the destination network, `key=value` pairs joined by `,` (networks file).";
+    src_internal: u8 = U8, "src_internal", false, true, "1 when the source address is in an internal network of the networks file, else 0.";
+    dst_internal: u8 = U8, "dst_internal", false, true, "1 when the destination address is in an internal network of the networks file, else 0.";
+    in_if_name: u32 = Text, "in_if_name", false, true, "Input interface name (exporter options data IE 82, or the static interface map).";
+    out_if_name: u32 = Text, "out_if_name", false, true, "Output interface name (exporter options data IE 82, or the static interface map).";
+    in_if_desc: u32 = Text, "in_if_desc", false, true, "Input interface description (exporter options data IE 83, or the static interface map).";
+    out_if_desc: u32 = Text, "out_if_desc", false, true, "Output interface description (exporter options data IE 83, or the static interface map).";
+    in_if_speed: u64 = U64, "in_if_speed", false, true, "Input interface speed in bits/s (static interface map; 0 when unknown).";
+    out_if_speed: u64 = U64, "out_if_speed", false, true, "Output interface speed in bits/s (static interface map; 0 when unknown).";
 }
 
 impl FlowBatch {
@@ -552,6 +614,45 @@ mod json {
         format_net(&r.dst_addr, v, out);
         out.push('"');
     }
+    pub(crate) fn Text(out: &mut String, v: u32, _: &FlowRecord) {
+        json_string(out, sym::resolve(v));
+    }
+    pub(crate) fn Coord(out: &mut String, v: i32, _: &FlowRecord) {
+        let _ = write!(out, "{}", coord_degrees(v));
+    }
+}
+
+/// Degrees of a [`Kind::Coord`] value.
+pub fn coord_degrees(v: i32) -> f64 {
+    v as f64 / 1e5
+}
+
+/// The [`Kind::Coord`] value of `deg` degrees (clamped to ±180).
+pub fn coord_from_degrees(deg: f64) -> i32 {
+    if deg.is_finite() {
+        (deg.clamp(-180.0, 180.0) * 1e5).round() as i32
+    } else {
+        0
+    }
+}
+
+/// Writes `s` as a JSON string literal (quotes, backslashes and control characters escaped).
+pub fn json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// Arrow conversion, one function per [`Kind`].
@@ -559,8 +660,10 @@ mod json {
 #[allow(non_snake_case)]
 pub mod arrow {
     use super::{FIELDS, Physical};
+    use arrow_array::types::UInt32Type;
     use arrow_array::{
-        Array, ArrayRef, FixedSizeBinaryArray, UInt8Array, UInt16Array, UInt32Array, UInt64Array,
+        Array, ArrayRef, DictionaryArray, FixedSizeBinaryArray, Float64Array, LargeStringArray,
+        StringArray, StringViewArray, UInt8Array, UInt16Array, UInt32Array, UInt64Array,
     };
     use arrow_schema::{DataType, Field, Schema, SchemaRef};
     use std::collections::HashMap;
@@ -574,6 +677,10 @@ pub mod arrow {
             Physical::UInt32 => DataType::UInt32,
             Physical::UInt64 => DataType::UInt64,
             Physical::Binary16 => DataType::FixedSizeBinary(16),
+            Physical::Utf8Dict => {
+                DataType::Dictionary(Box::new(DataType::UInt32), Box::new(DataType::Utf8))
+            }
+            Physical::Float64 => DataType::Float64,
         }
     }
 
@@ -599,46 +706,48 @@ pub mod arrow {
         S.get_or_init(|| Arc::new(schema())).clone()
     }
 
-    /// Copies an Arrow column back into a registry column vector.
-    pub trait FromArrow: Sized {
-        /// The values of `a`, or an error naming the column when its type is not the
-        /// registry's.
-        fn from_array(a: &dyn arrow_array::Array, name: &str) -> Result<Vec<Self>, String>;
-    }
+    /// Copies Arrow columns back into registry column vectors, one function per kind; each
+    /// returns an error naming the column when its type is not the registry's.
+    pub mod from {
+        use super::*;
 
-    macro_rules! from_primitive {
-        ($t:ty, $arr:ty) => {
-            impl FromArrow for $t {
-                fn from_array(a: &dyn arrow_array::Array, name: &str) -> Result<Vec<$t>, String> {
-                    let p = a.as_any().downcast_ref::<$arr>().ok_or_else(|| {
-                        format!(
-                            "column `{name}` is {} where the schema has {}",
-                            a.data_type(),
-                            stringify!($t)
-                        )
-                    })?;
+        fn mismatch(a: &dyn Array, name: &str, want: &str) -> String {
+            format!(
+                "column `{name}` is {} where the schema has {want}",
+                a.data_type()
+            )
+        }
+
+        macro_rules! primitive {
+            ($($kind:ident: $t:ty = $arr:ty;)*) => { $(
+                pub(crate) fn $kind(a: &dyn Array, name: &str) -> Result<Vec<$t>, String> {
+                    let p = a
+                        .as_any()
+                        .downcast_ref::<$arr>()
+                        .ok_or_else(|| mismatch(a, name, stringify!($t)))?;
                     Ok(p.values().to_vec())
                 }
-            }
-        };
-    }
-    from_primitive!(u8, UInt8Array);
-    from_primitive!(u16, UInt16Array);
-    from_primitive!(u32, UInt32Array);
-    from_primitive!(u64, UInt64Array);
+            )* };
+        }
+        primitive! {
+            U8: u8 = UInt8Array;
+            U16: u16 = UInt16Array;
+            U32: u32 = UInt32Array;
+            U64: u64 = UInt64Array;
+            Mac: u64 = UInt64Array;
+            FlowType: u8 = UInt8Array;
+            EtherType: u16 = UInt16Array;
+            Proto: u8 = UInt8Array;
+            SrcNet: u8 = UInt8Array;
+            DstNet: u8 = UInt8Array;
+        }
 
-    impl FromArrow for super::Addr {
-        fn from_array(a: &dyn arrow_array::Array, name: &str) -> Result<Vec<Self>, String> {
+        pub(crate) fn Addr(a: &dyn Array, name: &str) -> Result<Vec<super::super::Addr>, String> {
             let p = a
                 .as_any()
                 .downcast_ref::<FixedSizeBinaryArray>()
                 .filter(|p| p.value_length() == 16)
-                .ok_or_else(|| {
-                    format!(
-                        "column `{name}` is {} where the schema has FixedSizeBinary(16)",
-                        a.data_type()
-                    )
-                })?;
+                .ok_or_else(|| mismatch(a, name, "FixedSizeBinary(16)"))?;
             // `value(i)` honours the array's offset (a sliced array shares its parent's buffer).
             let mut out = Vec::with_capacity(p.len());
             for i in 0..p.len() {
@@ -647,6 +756,75 @@ pub mod arrow {
                 out.push(x);
             }
             Ok(out)
+        }
+
+        pub(crate) fn Coord(a: &dyn Array, name: &str) -> Result<Vec<i32>, String> {
+            let p = a
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .ok_or_else(|| mismatch(a, name, "Float64"))?;
+            Ok(p.values()
+                .iter()
+                .map(|&d| super::super::coord_from_degrees(d))
+                .collect())
+        }
+
+        /// Text columns: a dictionary interns only its distinct values; plain string arrays
+        /// (another writer's file) intern every row.
+        pub(crate) fn Text(a: &dyn Array, name: &str) -> Result<Vec<u32>, String> {
+            if let Some(d) = a.as_any().downcast_ref::<DictionaryArray<UInt32Type>>() {
+                let values = d.values();
+                let syms = strings(values.as_ref(), name)?;
+                let keys = d.keys();
+                return Ok((0..keys.len())
+                    .map(|i| {
+                        if keys.is_null(i) {
+                            0
+                        } else {
+                            syms.get(keys.value(i) as usize).copied().unwrap_or(0)
+                        }
+                    })
+                    .collect());
+            }
+            if let Some(d) = a
+                .as_any()
+                .downcast_ref::<DictionaryArray<arrow_array::types::Int32Type>>()
+            {
+                let syms = strings(d.values().as_ref(), name)?;
+                let keys = d.keys();
+                return Ok((0..keys.len())
+                    .map(|i| {
+                        let k = keys.value(i);
+                        if keys.is_null(i) || k < 0 {
+                            0
+                        } else {
+                            syms.get(k as usize).copied().unwrap_or(0)
+                        }
+                    })
+                    .collect());
+            }
+            strings(a, name)
+        }
+
+        fn strings(a: &dyn Array, name: &str) -> Result<Vec<u32>, String> {
+            use super::super::sym::intern;
+            let any = a.as_any();
+            if let Some(s) = any.downcast_ref::<StringArray>() {
+                return Ok((0..s.len())
+                    .map(|i| if s.is_null(i) { 0 } else { intern(s.value(i)) })
+                    .collect());
+            }
+            if let Some(s) = any.downcast_ref::<LargeStringArray>() {
+                return Ok((0..s.len())
+                    .map(|i| if s.is_null(i) { 0 } else { intern(s.value(i)) })
+                    .collect());
+            }
+            if let Some(s) = any.downcast_ref::<StringViewArray>() {
+                return Ok((0..s.len())
+                    .map(|i| if s.is_null(i) { 0 } else { intern(s.value(i)) })
+                    .collect());
+            }
+            Err(mismatch(a, name, "Dictionary(UInt32, Utf8)"))
         }
     }
 
@@ -687,6 +865,41 @@ pub mod arrow {
     }
     pub(crate) fn DstNet(v: Vec<u8>) -> ArrayRef {
         U8(v)
+    }
+    pub(crate) fn Coord(v: Vec<i32>) -> ArrayRef {
+        Arc::new(Float64Array::from_iter_values(
+            v.into_iter().map(super::coord_degrees),
+        ))
+    }
+
+    /// A text column as a dictionary holding only the symbols the batch uses, so files carry
+    /// small dictionaries whatever the size of the process's symbol table. An all-empty
+    /// column (no enrichment configured) costs one pass over the keys.
+    pub(crate) fn Text(mut v: Vec<u32>) -> ArrayRef {
+        let values: Vec<&str> = if v.iter().all(|&x| x == 0) {
+            vec![""]
+        } else {
+            let r = super::sym::Resolver::new();
+            let mut remap: HashMap<u32, u32> = HashMap::new();
+            let mut values = Vec::new();
+            let (mut last_in, mut last_out) = (u32::MAX, 0u32);
+            for x in v.iter_mut() {
+                if *x != last_in {
+                    last_in = *x;
+                    last_out = *remap.entry(*x).or_insert_with(|| {
+                        values.push(r.get(last_in));
+                        (values.len() - 1) as u32
+                    });
+                }
+                *x = last_out;
+            }
+            values
+        };
+        let keys = UInt32Array::from(v);
+        let values: ArrayRef = Arc::new(StringArray::from(values));
+        // Keys index `values` by construction.
+        #[allow(clippy::expect_used)]
+        Arc::new(DictionaryArray::<UInt32Type>::try_new(keys, values).expect("keys in range"))
     }
 }
 

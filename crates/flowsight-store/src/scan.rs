@@ -105,7 +105,9 @@ fn read_file(
         .map_err(corrupt)?;
     for rb in reader {
         let rb = rb.map_err(|e| FileError::Corrupt(e.to_string()))?;
-        let b = FlowBatch::from_record_batch(&rb).map_err(FileError::Corrupt)?;
+        let mut b = FlowBatch::from_record_batch(&rb).map_err(FileError::Corrupt)?;
+        // Files written before a column existed read it as its default.
+        b.fill_missing(columns);
         report.rows_read += b.len() as u64;
         f(&b);
     }

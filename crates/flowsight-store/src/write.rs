@@ -82,6 +82,13 @@ fn properties(kind: FileKind, opts: &WriteOptions) -> WriterProperties {
         if f.kind == flowsight_schema::Kind::Addr {
             b = b.set_column_statistics_enabled(ColumnPath::from(f.name), EnabledStatistics::None);
         }
+        // Enrichment text (countries, AS names, tags) has few distinct values: a dictionary
+        // page plus small indexes, in flush files too, instead of the string on every row.
+        if f.kind == flowsight_schema::Kind::Text {
+            b = b
+                .set_column_dictionary_enabled(ColumnPath::from(f.name), true)
+                .set_column_statistics_enabled(ColumnPath::from(f.name), EnabledStatistics::None);
+        }
     }
     b.build()
 }

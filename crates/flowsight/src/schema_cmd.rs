@@ -26,6 +26,8 @@ fn type_name(p: Physical) -> &'static str {
         Physical::UInt32 => "UInt32",
         Physical::UInt64 => "UInt64",
         Physical::Binary16 => "FixedSizeBinary(16)",
+        Physical::Utf8Dict => "Dictionary(UInt32, Utf8)",
+        Physical::Float64 => "Float64",
     }
 }
 
@@ -40,6 +42,7 @@ pub fn render(format: SchemaFormat) -> String {
                         "type": type_name(f.kind.physical()),
                         "kind": format!("{:?}", f.kind),
                         "goflow2": f.goflow2,
+                        "enrichment": f.enrichment,
                         "description": f.description,
                     })
                 })
@@ -59,6 +62,9 @@ pub fn render(format: SchemaFormat) -> String {
                  names in JSON; `src_net`/`dst_net` are prefix lengths in the store and \
                  `network/length` in JSON. Byte and packet counts are as exported; multiply by \
                  `sampling_rate` for estimates of the real traffic (`decode --summary` shows both).\n\n\
+                 Fields marked *enrichment* are filled at ingest from the `[enrich]` sources \
+                 (docs/enrichment.md); JSON leaves them out while they are empty. Text fields are \
+                 dictionary-encoded strings in the store.\n\n\
                  | column | type | JSON | goflow2 | meaning |\n| --- | --- | --- | --- | --- |\n",
             );
             for f in FIELDS {
@@ -67,7 +73,11 @@ pub fn render(format: SchemaFormat) -> String {
                     f.name,
                     type_name(f.kind.physical()),
                     f.kind,
-                    if f.goflow2 { "yes" } else { "no" },
+                    match (f.goflow2, f.enrichment) {
+                        (true, _) => "yes",
+                        (false, true) => "no (enrichment)",
+                        (false, false) => "no",
+                    },
                     f.description
                 ));
             }
