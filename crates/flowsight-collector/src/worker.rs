@@ -26,6 +26,11 @@ pub(crate) struct WorkerCtx {
     decoder: Decoder,
     allow: Vec<Prefix>,
     overrides: FxHashMap<IpAddr, u64>,
+    enrich: Option<(
+        Arc<flowsight_enrich::Shared>,
+        u64,
+        flowsight_enrich::Enricher,
+    )>,
 }
 
 impl WorkerCtx {
@@ -57,11 +62,18 @@ impl WorkerCtx {
             id,
             rx,
             sink,
-            shared,
             snapshots,
             decoder,
             allow: s.allow.clone(),
             overrides: s.sampling_overrides.iter().copied().collect(),
+            enrich: shared.enrich.as_ref().map(|e| {
+                (
+                    e.clone(),
+                    e.generation(),
+                    flowsight_enrich::Enricher::new(e.current(), s.enrich.cache_entries),
+                )
+            }),
+            shared,
         }
     }
 }
@@ -123,6 +135,18 @@ pub(crate) fn run(mut w: WorkerCtx) {
         }
         let due = oldest.is_some_and(|t| t.elapsed() >= HANDOFF_AGE);
         if batch.len() >= HANDOFF_ROWS || (due || done) && !batch.is_empty() {
+            // Enrichment once per hand-off: one pass over the batch, cache-friendly.
+            if let Some((shared, generation, e)) = &mut w.enrich {
+                let g = shared.generation();
+                if g != *generation {
+                    e.set_databases(shared.current());
+                    *generation = g;
+                }
+                e.enrich(&mut batch, 0);
+                Counters::add(&c.enrich_cache_hits, std::mem::take(&mut e.hits));
+                Counters::add(&c.enrich_cache_misses, std::mem::take(&mut e.misses));
+                Counters::add(&c.enrich_errors, std::mem::take(&mut e.errors));
+            }
             if w.sink.send(std::mem::take(&mut batch)).is_err() {
                 break;
             }

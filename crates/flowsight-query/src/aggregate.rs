@@ -2,8 +2,47 @@
 //! fields, addresses optionally masked to a prefix.
 
 use crate::stats::Sums;
+use crate::text::TextField;
 use flowsight_schema::{FlowBatch, addr_to_ip, proto_name};
 use rustc_hash::FxHashMap;
+
+/// Names of the one-sided enrichment keys, as shown in headers.
+const TEXT_LABELS: &[&str] = &[
+    "srcgeo",
+    "dstgeo",
+    "srccountry",
+    "dstcountry",
+    "srccity",
+    "dstcity",
+    "srcregion",
+    "dstregion",
+    "srcasname",
+    "dstasname",
+    "srcnet",
+    "dstnet",
+    "srcnetname",
+    "dstnetname",
+    "srcrole",
+    "dstrole",
+    "srcnetrole",
+    "dstnetrole",
+    "srcsite",
+    "dstsite",
+    "srcnetsite",
+    "dstnetsite",
+    "srcnetregion",
+    "dstnetregion",
+    "srctenant",
+    "dsttenant",
+    "srccustomer",
+    "dstcustomer",
+    "srcnettenant",
+    "dstnettenant",
+    "inifname",
+    "outifname",
+    "srcifname",
+    "dstifname",
+];
 
 /// Most keys in one aggregation.
 pub const MAX_KEYS: usize = 6;
@@ -39,6 +78,8 @@ pub enum AggField {
     DstVlan,
     /// `nexthop`
     NextHop,
+    /// An enrichment text field, source (true) or destination side (`srcgeo`, `dsttenant`).
+    Text(TextField, bool),
 }
 
 /// One aggregation key: a field and, for addresses, a prefix length.
@@ -56,6 +97,10 @@ impl AggKey {
     /// The columns reading this key needs.
     pub fn columns(&self) -> Vec<&'static str> {
         vec![match self.field {
+            AggField::Text(f, src) => {
+                let (a, b) = f.columns();
+                if src { a } else { b }
+            }
             AggField::SrcIp => "src_addr",
             AggField::DstIp => "dst_addr",
             AggField::SrcPort => "src_port",
@@ -99,6 +144,7 @@ impl AggKey {
             AggField::SrcVlan => u128::from(b.src_vlan[i]),
             AggField::DstVlan => u128::from(b.dst_vlan[i]),
             AggField::NextHop => a(&b.next_hop[i]),
+            AggField::Text(f, src) => u128::from(f.get(b, i, src)),
         };
         match self.mask_bits {
             Some(0) => 0,
@@ -118,6 +164,7 @@ impl AggKey {
                 }
             }
             AggField::Proto => proto_name(v as u8).map_or_else(|| v.to_string(), str::to_string),
+            AggField::Text(..) => crate::text::show(v as u32),
             _ => v.to_string(),
         }
     }
@@ -160,11 +207,23 @@ pub fn parse_keys(spec: &str) -> Result<Vec<AggKey>, String> {
             "srcvlan" => (AggField::SrcVlan, "srcvlan"),
             "dstvlan" => (AggField::DstVlan, "dstvlan"),
             "nexthop" => (AggField::NextHop, "nexthop"),
-            _ => {
-                return Err(format!(
-                    "unknown aggregation key `{raw}`: use srcip, dstip, srcport, dstport, proto, srcas, dstas, inif, outif, router, tos, srcvlan, dstvlan, nexthop; mask addresses as srcip4/24 or dstip6/64"
-                ));
-            }
+            other => match crate::text::parse_key(other) {
+                // Both-sided text keys (`geo`) are statistics only: a group needs one value.
+                Some((f, side)) if side != crate::text::Side::Both => {
+                    let label = TEXT_LABELS
+                        .iter()
+                        .find(|l| **l == other)
+                        .copied()
+                        .unwrap_or("text");
+                    (AggField::Text(f, side == crate::text::Side::Src), label)
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown aggregation key `{raw}`: use srcip, dstip, srcport, dstport, proto, srcas, dstas, inif, outif, router, tos, srcvlan, dstvlan, nexthop, or an enrichment key with its side ({}); mask addresses as srcip4/24 or dstip6/64",
+                        crate::text::key_names()
+                    ));
+                }
+            },
         };
         let is_addr = matches!(
             field,

@@ -108,7 +108,7 @@ impl Engine for Embedded {
         order: Order,
         n: usize,
     ) -> Result<(Stat, ScanInfo), QueryError> {
-        let cols = columns(q, key_columns(key));
+        let cols = columns(q, &key_columns(key));
         let out = self.store.scan(
             q.range,
             &cols,

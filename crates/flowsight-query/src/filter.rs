@@ -15,12 +15,20 @@
 //!          | "flags" LETTERS          (F S R P A U E C; X = all; every listed flag set)
 //!          | "tos" [op] NUMBER | "vlan" NUMBER
 //!          | ("packets"|"bytes"|"pps"|"bps"|"bpp"|"duration") [op] NUMBER[k|m|g]
+//!          | [dir] ("geo" | "country") CC | [dir] ("city" | "region") VALUE
+//!          | [dir] "as" "name" VALUE
+//!          | [dir] "net" ("name" | "role" | "site" | "region" | "tenant") VALUE
+//!          | [dir] ("tenant" | "customer" | "site" | "role") VALUE
+//!          | [dir] ("internal" | "external")
+//!          | ["in" | "out"] "if" "name" VALUE
 //! dir     := "src" | "dst"        (no dir: source or destination)
+//! VALUE   := WORD | "quoted text"  (compared exactly; country codes in any case)
 //! op      := "=" | "==" | "eq" | "<" | "lt" | ">" | "gt" | "<=" | "le" | ">=" | "ge"
 //! ```
 //! `duration` is in milliseconds; k/m/g multiply by 1000, 1000², 1000³.
 
-use flowsight_schema::{Addr, FlowBatch, addr_from_ip, addr_to_ip};
+use crate::text::TextField;
+use flowsight_schema::{Addr, FlowBatch, addr_from_ip, addr_to_ip, sym};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -154,6 +162,10 @@ pub enum Expr {
     Vlan(u16),
     /// Computed per-flow figure.
     Metric(Metric, Op, u64),
+    /// Enrichment text equal to a symbol (the string is kept for display).
+    Text(Dir, TextField, u32, String),
+    /// Address in an internal (true) or external (false) network of the networks file.
+    Internal(Dir, bool),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -414,9 +426,27 @@ impl Parser<'_> {
         let Some(w) = self.word().map(str::to_string) else {
             return Err(self.err("a filter term (proto, ip, net, port, as, if, flags, bytes, ...)"));
         };
-        let directional = matches!(w.as_str(), "ip" | "host" | "net" | "port" | "as");
+        let directional = matches!(
+            w.as_str(),
+            "ip" | "host"
+                | "net"
+                | "port"
+                | "as"
+                | "geo"
+                | "country"
+                | "city"
+                | "region"
+                | "tenant"
+                | "customer"
+                | "site"
+                | "role"
+                | "internal"
+                | "external"
+        );
         if dir != Dir::Any && !directional {
-            return Err(self.err("ip, host, net, port or as after src/dst"));
+            return Err(self.err(
+                "ip, host, net, port, as, geo, city, region, tenant, site, role, internal or external after src/dst",
+            ));
         }
         self.i += 1;
         Ok(match w.as_str() {
@@ -453,7 +483,31 @@ impl Parser<'_> {
                     Expr::Addr(dir, vec![self.addr()?])
                 }
             }
-            "net" => self.net(dir)?,
+            "net" => {
+                let f = match self.word() {
+                    Some("name") => Some(TextField::NetName),
+                    Some("role") => Some(TextField::NetRole),
+                    Some("site") => Some(TextField::NetSite),
+                    Some("region") => Some(TextField::NetRegion),
+                    Some("tenant") | Some("customer") => Some(TextField::NetTenant),
+                    _ => None,
+                };
+                match f {
+                    Some(f) => {
+                        self.i += 1;
+                        self.text(dir, f)?
+                    }
+                    None => self.net(dir)?,
+                }
+            }
+            "geo" | "country" => self.text(dir, TextField::Country)?,
+            "city" => self.text(dir, TextField::City)?,
+            "region" => self.text(dir, TextField::Region)?,
+            "tenant" | "customer" => self.text(dir, TextField::NetTenant)?,
+            "site" => self.text(dir, TextField::NetSite)?,
+            "role" => self.text(dir, TextField::NetRole)?,
+            "internal" => Expr::Internal(dir, true),
+            "external" => Expr::Internal(dir, false),
             "port" => {
                 if self.eat_word("in") {
                     Expr::PortIn(
@@ -469,6 +523,10 @@ impl Parser<'_> {
                     )
                 }
             }
+            "as" if self.word() == Some("name") => {
+                self.i += 1;
+                self.text(dir, TextField::AsName)?
+            }
             "as" => {
                 let op = self.op();
                 Expr::As(
@@ -482,10 +540,17 @@ impl Parser<'_> {
                     return Err(self.err("`if` (in if N / out if N)"));
                 }
                 let d = if w == "in" { Dir::Src } else { Dir::Dst };
+                if self.eat_word("name") {
+                    return self.text(d, TextField::IfName);
+                }
                 Expr::If(
                     d,
                     self.number(u32::MAX as u64, "an interface index")? as u32,
                 )
+            }
+            "if" if self.word() == Some("name") => {
+                self.i += 1;
+                self.text(Dir::Any, TextField::IfName)?
             }
             "if" => Expr::If(
                 Dir::Any,
@@ -547,6 +612,31 @@ impl Parser<'_> {
                 );
             }
         })
+    }
+
+    /// A text value: a word as typed (case kept) or a quoted string.
+    fn text(&mut self, dir: Dir, f: TextField) -> Result<Expr, FilterError> {
+        let t = &self.toks[self.i];
+        let v = match &t.tok {
+            Tok::Str(v) => v.clone(),
+            Tok::Word(_) => self.input[t.pos..t.pos + t.len].to_string(),
+            _ => {
+                return Err(self.err(if f.is_country() {
+                    "a country code like US"
+                } else {
+                    "a name (quote it if it has spaces)"
+                }));
+            }
+        };
+        let v = if f.is_country() {
+            v.to_ascii_uppercase()
+        } else {
+            v
+        };
+        self.i += 1;
+        // Interning (not just looking up) keeps the symbol stable: files read later intern
+        // their strings into the same table and get the same symbol for the same text.
+        Ok(Expr::Text(dir, f, sym::intern(&v), v))
     }
 
     fn net(&mut self, dir: Dir) -> Result<Expr, FilterError> {
@@ -656,6 +746,15 @@ impl Expr {
             Expr::Tos(op, v) => op.test(b.ip_tos[i] as u64, *v as u64),
             Expr::Vlan(v) => b.src_vlan[i] == *v || b.dst_vlan[i] == *v || b.vlan_id[i] == *v,
             Expr::Metric(m, op, v) => op.test(metric(b, i, *m), *v),
+            Expr::Text(d, f, v, _) => dirs(*d, &|src| f.get(b, i, src) == *v),
+            Expr::Internal(d, want) => dirs(*d, &|src| {
+                (if src {
+                    b.src_internal[i]
+                } else {
+                    b.dst_internal[i]
+                } == 1)
+                    == *want
+            }),
         }
     }
 
@@ -692,6 +791,11 @@ impl Expr {
             Expr::Flags(_) => add(&["tcp_flags"]),
             Expr::Tos(_, _) => add(&["ip_tos"]),
             Expr::Vlan(_) => add(&["src_vlan", "dst_vlan", "vlan_id"]),
+            Expr::Text(d, f, _, _) => {
+                let (a, b) = f.columns();
+                add(&side(*d, a, b))
+            }
+            Expr::Internal(d, _) => add(&side(*d, "src_internal", "dst_internal")),
             Expr::Metric(m, _, _) => match m {
                 Metric::Packets => add(&["packets"]),
                 Metric::Bytes => add(&["bytes"]),
@@ -782,6 +886,16 @@ impl fmt::Display for Expr {
             Expr::Metric(m, op, v) => {
                 write!(f, "{} {} {v}", format!("{m:?}").to_lowercase(), op.symbol())
             }
+            Expr::Text(d, t, _, v) => {
+                let (a, b) = t.columns();
+                write!(f, "{} = {v:?}", dir_name(*d, a, b))
+            }
+            Expr::Internal(d, v) => write!(
+                f,
+                "{} = {}",
+                dir_name(*d, "src_internal", "dst_internal"),
+                u8::from(*v)
+            ),
         }
     }
 }
@@ -789,6 +903,53 @@ impl fmt::Display for Expr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn enrichment_terms_match_their_columns() {
+        use flowsight_schema::FlowRecord;
+        let mut b = FlowBatch::default();
+        b.push(&FlowRecord {
+            src_country: sym::intern("US"),
+            dst_as_name: sym::intern("CLOUDFLARENET"),
+            src_net_name: sym::intern("office"),
+            dst_net_tenant: sym::intern("acme corp"),
+            src_internal: 1,
+            in_if_name: sym::intern("xe-0/0/1"),
+            ..FlowRecord::default()
+        });
+        for (f, want) in [
+            ("src geo US", true),
+            ("src geo us", true),
+            ("dst geo US", false),
+            ("geo US", true),
+            ("dst as name CLOUDFLARENET", true),
+            ("dst as name cloudflarenet", false),
+            ("as name \"CLOUDFLARENET\"", true),
+            ("src net name office", true),
+            ("dst net name office", false),
+            ("dst tenant \"acme corp\"", true),
+            ("net tenant \"acme corp\"", true),
+            ("src internal", true),
+            ("dst internal", false),
+            ("dst external", true),
+            ("in if name xe-0/0/1", true),
+            ("out if name xe-0/0/1", false),
+            ("if name xe-0/0/1 and src net 0.0.0.0/0", false),
+            ("not city Paris", true),
+        ] {
+            let e = parse(f).unwrap_or_else(|e| panic!("{f}: {e}"));
+            assert_eq!(e.matches(&b, 0), want, "{f} ({e})");
+        }
+        let err = parse("src geo").unwrap_err();
+        assert!(err.expected.contains("country code"), "{err}");
+        let err = parse("src vlan 3").unwrap_err();
+        assert!(err.expected.contains("geo"), "{err}");
+        let mut cols = Vec::new();
+        parse("dst as name X and src internal")
+            .unwrap()
+            .columns(&mut cols);
+        assert_eq!(cols, ["dst_as_name", "src_internal"]);
+    }
 
     #[test]
     fn parses_the_grammar() {
@@ -817,7 +978,7 @@ mod tests {
         let e = parse("proto tcp and dst prot 443").unwrap_err();
         assert_eq!(e.pos, 18);
         assert_eq!(e.render().lines().nth(1), Some("                  ^^^^"));
-        assert!(e.expected.contains("ip, host, net, port or as"), "{e}");
+        assert!(e.expected.contains("ip, host, net, port, as"), "{e}");
         let e = parse("port 70000").unwrap_err();
         assert!(e.expected.contains("0-65535"));
         let e = parse("(proto tcp").unwrap_err();

@@ -1,13 +1,25 @@
 //! The query layer of flowsight: the nfdump-style filter language ([`filter`]) and
 //! nfdump-style statistics ([`stats`]) and aggregation ([`aggregate`]) over flow batches, time
-//! windows ([`time`]), and the [`engine::Engine`] interface the CLI and API query through.
+//! windows ([`time`]), enrichment text keys ([`text`]), and the [`engine::Engine`] interface
+//! the CLI and API query through.
 
 pub mod aggregate;
 pub mod engine;
 pub mod filter;
 pub mod sql;
 pub mod stats;
+pub mod text;
 pub mod time;
+
+/// One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break (AS and
+/// city names do).
+pub fn csv_field(v: &str) -> std::borrow::Cow<'_, str> {
+    if v.contains([',', '"', '\n', '\r']) {
+        std::borrow::Cow::Owned(format!("\"{}\"", v.replace('"', "\"\"")))
+    } else {
+        std::borrow::Cow::Borrowed(v)
+    }
+}
 
 /// `YYYY-MM-DD HH:MM:SS.mmm` (UTC) of Unix ns, like nfdump's timestamps.
 pub fn utc_time(ns: u64) -> String {

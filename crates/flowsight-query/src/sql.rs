@@ -131,13 +131,7 @@ pub fn to_table(batches: &[RecordBatch]) -> String {
 /// CSV with a header line (fields with commas or quotes are quoted).
 pub fn to_csv(batches: &[RecordBatch]) -> String {
     let (header, rows) = cells(batches);
-    let q = |c: &String| {
-        if c.contains([',', '"', '\n']) {
-            format!("\"{}\"", c.replace('"', "\"\""))
-        } else {
-            c.clone()
-        }
-    };
+    let q = |c: &String| crate::csv_field(c).into_owned();
     let mut s = header.iter().map(q).collect::<Vec<_>>().join(",") + "\n";
     for r in &rows {
         s.push_str(&(r.iter().map(q).collect::<Vec<_>>().join(",") + "\n"));

@@ -2,6 +2,7 @@
 //! ranked, with nfdump's columns (`ts,te,td,pr,val,fl,flP,pkt,pktP,byt,bytP,pps,bps,bpp`).
 
 use crate::filter::Expr;
+use crate::text::{Side, TextField};
 use flowsight_schema::{FlowBatch, addr_to_ip, proto_name};
 use rustc_hash::FxHashMap;
 use std::fmt::Write as _;
@@ -41,6 +42,8 @@ pub enum StatKey {
     Flags,
     /// VLAN (input).
     Vlan,
+    /// An enrichment text field (`srcgeo`, `dstasname`, `tenant`, ...).
+    Text(TextField, Side),
 }
 
 /// How the rows are ranked.
@@ -80,11 +83,15 @@ pub fn parse_spec(spec: &str) -> Result<(StatKey, Order), String> {
         "tos" => StatKey::Tos,
         "flags" => StatKey::Flags,
         "vlan" => StatKey::Vlan,
-        other => {
-            return Err(format!(
-                "unknown statistic `{other}`: use srcip, dstip, ip, srcport, dstport, port, proto, srcas, dstas, as, inif, outif, router, tos, flags or vlan"
-            ));
-        }
+        other => match crate::text::parse_key(other) {
+            Some((f, side)) => StatKey::Text(f, side),
+            None => {
+                return Err(format!(
+                    "unknown statistic `{other}`: use srcip, dstip, ip, srcport, dstport, port, proto, srcas, dstas, as, inif, outif, router, tos, flags, vlan, or an enrichment key: {}",
+                    crate::text::key_names()
+                ));
+            }
+        },
     };
     let order = match o.to_ascii_lowercase().as_str() {
         "flows" => Order::Flows,
@@ -184,6 +191,12 @@ fn key_values(b: &FlowBatch, i: usize, k: StatKey, out: &mut Vec<u128>) {
         StatKey::Tos => out.push(b.ip_tos[i] as u128),
         StatKey::Flags => out.push(b.tcp_flags[i] as u128),
         StatKey::Vlan => out.push(b.src_vlan[i] as u128),
+        StatKey::Text(f, Side::Src) => out.push(f.get(b, i, true) as u128),
+        StatKey::Text(f, Side::Dst) => out.push(f.get(b, i, false) as u128),
+        StatKey::Text(f, Side::Both) => {
+            out.push(f.get(b, i, true) as u128);
+            out.push(f.get(b, i, false) as u128);
+        }
     }
     // Like nfdump, a two-sided key counts the flow once per side, also when both sides are
     // equal (an ICMP flow with ports 0/0 counts twice under port 0).
@@ -202,14 +215,28 @@ fn render(k: StatKey, v: u128) -> String {
             }
             s
         }
+        StatKey::Text(..) => crate::text::show(v as u32),
         _ => v.to_string(),
     }
 }
 
+/// A port with its IANA service name, for tables (`443/https`).
+fn with_service(k: StatKey, r: &Row) -> String {
+    match k {
+        StatKey::SrcPort | StatKey::DstPort | StatKey::Port => {
+            match flowsight_enrich::services::port_name(0, r.raw as u16) {
+                Some(n) => format!("{}/{n}", r.value),
+                None => r.value.clone(),
+            }
+        }
+        _ => r.value.clone(),
+    }
+}
+
 /// The columns a statistic on `key` reads.
-pub fn key_columns(key: StatKey) -> &'static [&'static str] {
+pub fn key_columns(key: StatKey) -> Vec<&'static str> {
     match key {
-        StatKey::SrcIp => &["src_addr"],
+        StatKey::SrcIp => &["src_addr"][..],
         StatKey::DstIp => &["dst_addr"],
         StatKey::Ip => &["src_addr", "dst_addr"],
         StatKey::SrcPort => &["src_port"],
@@ -225,7 +252,16 @@ pub fn key_columns(key: StatKey) -> &'static [&'static str] {
         StatKey::Tos => &["ip_tos"],
         StatKey::Flags => &["tcp_flags"],
         StatKey::Vlan => &["src_vlan"],
+        StatKey::Text(f, side) => {
+            let (a, b) = f.columns();
+            return match side {
+                Side::Src => vec![a],
+                Side::Dst => vec![b],
+                Side::Both => vec![a, b],
+            };
+        }
     }
+    .to_vec()
 }
 
 /// Columns every statistic reads besides its key.
@@ -410,7 +446,7 @@ impl Stat {
             let _ = writeln!(
                 s,
                 "{:<40} {:>10} {:>6.1}% {:>12} {:>6.1}% {:>15} {:>6.1}% {:>6}",
-                r.value,
+                with_service(self.key, r),
                 r.flows,
                 pct(r.flows, t.0),
                 r.packets,
@@ -443,7 +479,7 @@ impl Stat {
                 if self.key == StatKey::Proto {
                     r.raw.to_string()
                 } else {
-                    r.value.clone()
+                    crate::csv_field(&r.value).into_owned()
                 },
                 r.flows,
                 pct(r.flows, self.totals.0),

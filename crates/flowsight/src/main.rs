@@ -2,6 +2,7 @@
 
 mod decode;
 mod generate;
+mod geo;
 mod query;
 mod replay;
 mod schema_cmd;
@@ -42,6 +43,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Print the flow field registry (columns, types, goflow2 JSON names, meanings).
     Schema(schema_cmd::SchemaArgs),
+    /// Enrichment tools: `geo lookup ADDR` shows what every configured source says.
+    Geo(geo::GeoArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -54,6 +57,7 @@ fn main() -> std::process::ExitCode {
         Command::Schema(a) => schema_cmd::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Replay(a) => replay::run(a),
+        Command::Geo(a) => geo::run(a),
     };
     match res {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -482,7 +482,11 @@ fn render_agg(a: &QueryArgs, keys: &[AggKey], rows: &[AggRow], s: &mut String) {
                     utc_time(r.first_ns),
                     utc_time(r.last_ns),
                     r.duration_s(),
-                    r.key.join(","),
+                    r.key
+                        .iter()
+                        .map(|k| flowsight_query::csv_field(k))
+                        .collect::<Vec<_>>()
+                        .join(","),
                     r.flows,
                     r.packets,
                     r.bytes,

@@ -149,11 +149,21 @@ pub fn app(shared: Arc<Shared>) -> axum::Router {
         )
         .route(
             "/api/v1/health",
-            get(|| async {
-                axum::Json(serde_json::json!({
-                    "status": "ok",
-                    "version": env!("CARGO_PKG_VERSION"),
-                }))
+            get({
+                let s = shared.clone();
+                move || async move {
+                    // The portal shows "enrichment is off" from this.
+                    let (enrichment, sources) = match &s.enrich {
+                        Some(e) => ("on", e.current().describe()),
+                        None => ("off", Vec::new()),
+                    };
+                    axum::Json(serde_json::json!({
+                        "status": "ok",
+                        "version": env!("CARGO_PKG_VERSION"),
+                        "enrichment": enrichment,
+                        "enrichment_sources": sources,
+                    }))
+                }
             }),
         )
         .route(

@@ -304,7 +304,7 @@ fn decode_applies_an_nfdump_filter_and_explains_bad_ones() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("                  ^^^^"), "{err}");
     assert!(
-        err.contains("expected ip, host, net, port or as after src/dst"),
+        err.contains("expected ip, host, net, port, as, geo"),
         "{err}"
     );
 }

@@ -1,0 +1,297 @@
+//! Enrichment end to end: generated traffic to well-known public resolvers goes through
+//! `flowsight serve` with the real free databases (`scripts/fetch-geo-data --no-city`, which
+//! `scripts/test.sh` runs into `$FLOWSIGHT_GEO_DIR`), and `flowsight query` reports the
+//! countries and ASes those addresses belong to; a bad networks file is refused by
+//! `serve --check` with its line number.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on purpose
+
+mod common;
+
+use common::*;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+fn geo_dir() -> PathBuf {
+    let Some(d) = std::env::var_os("FLOWSIGHT_GEO_DIR").map(PathBuf::from) else {
+        panic!(
+            "FLOWSIGHT_GEO_DIR is not set: run `scripts/fetch-geo-data --no-city DIR` and set FLOWSIGHT_GEO_DIR=DIR (scripts/test.sh does both)"
+        );
+    };
+    for f in ["geo-whois-asn-country.mmdb", "asn-ipv4.csv", "asn-ipv6.csv"] {
+        assert!(
+            d.join(f).exists(),
+            "{} lacks {f}: run `scripts/fetch-geo-data --no-city {}`",
+            d.display(),
+            d.display()
+        );
+    }
+    d
+}
+
+/// Splits one CSV line (RFC 4180 quoting: AS names hold commas).
+fn csv_split(l: &str) -> Vec<String> {
+    let (mut out, mut cur, mut q) = (Vec::new(), String::new(), false);
+    let mut it = l.chars().peekable();
+    while let Some(c) = it.next() {
+        match (c, q) {
+            ('"', true) if it.peek() == Some(&'"') => {
+                cur.push('"');
+                it.next();
+            }
+            ('"', _) => q = !q,
+            (',', false) => out.push(std::mem::take(&mut cur)),
+            (c, _) => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+/// The one row of `-s KEY/bytes` over the flows matching `filter`, as (value, bytes).
+fn only_row(data: &std::path::Path, filter: &str, key: &str) -> (String, u64) {
+    let out = query(data, &["-s", &format!("{key}/bytes"), "-o", "csv", filter]);
+    let rows: Vec<(String, u64)> = out
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let c = csv_split(l);
+            (c[4].clone(), c[9].parse().unwrap())
+        })
+        .collect();
+    assert_eq!(rows.len(), 1, "{filter} -s {key}: {out}");
+    rows[0].clone()
+}
+
+#[test]
+fn generated_traffic_gets_real_countries_and_ases() {
+    let geo = geo_dir();
+    let data = tempdir("enrich-e2e");
+    let nets = data.join("networks.txt");
+    // The generator's clients: 10.x (IPv4) and fd00::/16 (IPv6).
+    std::fs::write(
+        &nets,
+        "10.0.0.0/8 name=clients tenant=acme\nfd00::/16 name=clients6 tenant=acme\n",
+    )
+    .unwrap();
+    let cfg = data.join("flowsight.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[enrich]\ngeoip = [{:?}]\nasn = [{:?}, {:?}]\nnetworks = {:?}\nas_source = \"database\"\n",
+            geo.join("geo-whois-asn-country.mmdb"),
+            geo.join("asn-ipv4.csv"),
+            geo.join("asn-ipv6.csv"),
+            nets
+        ),
+    )
+    .unwrap();
+    let s = Serve::start(
+        &data.join("store"),
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--listen",
+            "netflow://127.0.0.1:0",
+            "--flush-interval",
+            "200ms",
+        ],
+    );
+    let health = http_get(&s.http, "/api/v1/health");
+    assert!(health.contains(r#""enrichment":"on""#), "{health}");
+    let n = 20_000u64;
+    let out = Command::new(bin())
+        .args([
+            "generate", "--format", "ipfix", "--rate", "max", "--seed", "7",
+        ])
+        .args(["--flows", &n.to_string(), "--target", &s.addr("netflow")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.wait_flows(n, Duration::from_secs(30));
+    assert!(s.metric("flowsight_enrich_cache_hits_total") > 0);
+    s.stop();
+    let store = data.join("store");
+
+    // Each resolver: the country its registry records and its AS, from the databases (the
+    // generator's own AS numbers are overridden: as_source = "database").
+    for (ip, country, asn, as_name) in [
+        ("8.8.8.8", "US", "15169", "Google LLC"),
+        ("1.1.1.1", "AU", "13335", "Cloudflare, Inc."),
+        ("9.9.9.9", "US", "19281", "Quad9"),
+        ("2001:4860:4860::8888", "US", "15169", "Google LLC"),
+    ] {
+        let f = format!("dst ip {ip}");
+        let (_, bytes) = only_row(&store, &f, "dstip");
+        assert!(bytes > 0, "no traffic to {ip}");
+        assert_eq!(
+            only_row(&store, &f, "dstgeo"),
+            (country.to_string(), bytes),
+            "{ip}"
+        );
+        assert_eq!(
+            only_row(&store, &f, "dstas"),
+            (asn.to_string(), bytes),
+            "{ip}"
+        );
+        assert_eq!(
+            only_row(&store, &f, "dstasname"),
+            (as_name.to_string(), bytes),
+            "{ip}"
+        );
+        // And the filter language reaches the same flows through the enrichment columns.
+        let by_geo = query(
+            &store,
+            &[
+                "-s",
+                "dstip/bytes",
+                "-o",
+                "csv",
+                "-n",
+                "0",
+                &format!("dst geo {country} and dst ip {ip}"),
+            ],
+        );
+        assert!(by_geo.contains(&format!(",{ip},")), "{by_geo}");
+    }
+    // -s dstgeo over everything: the US row holds at least the US resolvers' bytes.
+    let all = query(&store, &["-s", "dstgeo/bytes", "-o", "csv", "-n", "0"]);
+    assert!(all.lines().any(|l| l.contains(",US,")), "{all}");
+
+    // Networks file: every client address is internal and tagged; servers are external.
+    let flows_total: u64 = query(&store, &["-s", "proto/flows", "-o", "csv", "-n", "0"])
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(5).unwrap().parse::<u64>().unwrap())
+        .sum();
+    let internal = query(
+        &store,
+        &["-s", "srctenant/flows", "-o", "csv", "src internal"],
+    );
+    let acme: u64 = internal
+        .lines()
+        .skip(1)
+        .filter(|l| l.contains(",acme,"))
+        .map(|l| l.split(',').nth(5).unwrap().parse::<u64>().unwrap())
+        .sum();
+    let by_net = query(
+        &store,
+        &[
+            "-s",
+            "proto/flows",
+            "-o",
+            "csv",
+            "-n",
+            "0",
+            "src net 10.0.0.0/8 or src net fd00::/16",
+        ],
+    );
+    let by_net: u64 = by_net
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(5).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert!(
+        acme > 0 && acme == by_net && acme < flows_total,
+        "{acme} {by_net} {flows_total}"
+    );
+
+    // JSON output carries the enrichment columns.
+    let j = query(&store, &["-o", "ndjson", "-c", "1", "dst ip 8.8.8.8"]);
+    let v: serde_json::Value = serde_json::from_str(j.lines().next().unwrap()).unwrap();
+    assert_eq!(v["dst_country"], "US");
+    assert_eq!(v["dst_as_name"], "Google LLC");
+    assert_eq!(v["src_net_tenant"], "acme");
+    assert_eq!(v["src_internal"], 1);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn a_bad_networks_file_is_refused_by_check_with_its_line() {
+    let dir = tempdir("enrich-check");
+    let nets = dir.join("networks.txt");
+    let cfg = dir.join("flowsight.toml");
+    std::fs::write(&cfg, format!("[enrich]\nnetworks = {nets:?}\n")).unwrap();
+    for (text, want) in [
+        (
+            "10.0.0.0/8 name=a\n10.0.0.0/40 name=b\n",
+            "networks.txt:2: prefix length 40",
+        ),
+        (
+            "# c\n10.0.0.0/8 name=a\n192.0.2.0/24 name=b\n10.0.0.0/8 name=c\n",
+            "networks.txt:4: prefix 10.0.0.0/8 is already given on line 2",
+        ),
+    ] {
+        std::fs::write(&nets, text).unwrap();
+        let out = Command::new(bin())
+            .args(["serve", "--check", "--config", cfg.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{err}");
+    }
+    // A good file passes and the effective configuration shows the section.
+    std::fs::write(&nets, "10.0.0.0/8 name=a\n").unwrap();
+    let out = Command::new(bin())
+        .args(["serve", "--check", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("[enrich]"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_corrupt_database_is_reported_and_serve_runs_without_it() {
+    let dir = tempdir("enrich-corrupt");
+    let bad = dir.join("broken.mmdb");
+    std::fs::write(&bad, b"\x00\x01 definitely not a MaxMind DB").unwrap();
+    let nets = dir.join("networks.txt");
+    std::fs::write(&nets, "127.0.0.0/8 name=loopback\n").unwrap();
+    let cfg = dir.join("flowsight.toml");
+    std::fs::write(
+        &cfg,
+        format!("[enrich]\ngeoip = [{bad:?}]\nnetworks = {nets:?}\n"),
+    )
+    .unwrap();
+    let s = Serve::start(
+        &dir.join("store"),
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--listen",
+            "netflow://127.0.0.1:0",
+            "--flush-interval",
+            "200ms",
+        ],
+    );
+    let out = Command::new(bin())
+        .args([
+            "generate", "--format", "v9", "--rate", "max", "--flows", "500",
+        ])
+        .args(["--target", &s.addr("netflow")])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    s.wait_flows(500, Duration::from_secs(20));
+    let health = http_get(&s.http, "/api/v1/health");
+    assert!(
+        health.contains("networks.txt") && !health.contains("broken.mmdb"),
+        "{health}"
+    );
+    let err = s.stop();
+    assert!(
+        err.contains("broken.mmdb") && err.contains("not a valid MaxMind DB"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
