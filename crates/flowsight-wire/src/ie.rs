@@ -83,6 +83,41 @@ pub mod id {
     pub const SELECTOR_ID: u16 = 302;
     pub const SAMPLING_PACKET_INTERVAL: u16 = 305;
     pub const SAMPLING_PACKET_SPACE: u16 = 306;
+    pub const INTERFACE_NAME: u16 = 82;
+    pub const INTERFACE_DESCRIPTION: u16 = 83;
+}
+
+/// v9 options scope field types (RFC 3954 s6.1): 2 is "Interface", its value an ifIndex.
+pub(crate) const V9_SCOPE_INTERFACE: u16 = 2;
+
+/// A short text field of an options record (interface name or description), held inline so
+/// [`Scratch`] stays `Copy`; longer values are cut at [`IfText::MAX`] bytes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IfText {
+    buf: [u8; IfText::MAX],
+    len: u8,
+}
+
+impl IfText {
+    pub(crate) const MAX: usize = 64;
+
+    /// RFC 7011 s6.1.6: strings are UTF-8; fixed-length fields are padded, here with NULs or
+    /// spaces, which are dropped.
+    pub(crate) fn new(s: &[u8]) -> IfText {
+        let end = s
+            .iter()
+            .rposition(|&b| b != 0 && b != b' ')
+            .map_or(0, |p| p + 1);
+        let n = end.min(IfText::MAX);
+        let mut buf = [0u8; IfText::MAX];
+        buf[..n].copy_from_slice(&s[..n]);
+        IfText { buf, len: n as u8 }
+    }
+
+    /// The text (invalid UTF-8 replaced).
+    pub(crate) fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.buf[..self.len as usize])
+    }
 }
 
 /// Where a field's value goes. A template compiles into a list of these (a decode plan).
@@ -145,6 +180,8 @@ pub(crate) enum Target {
     SamplerId,
     SamplingPktInterval,
     SamplingPktSpace,
+    IfName,
+    IfDesc,
 }
 
 /// The target of an IANA IE (`pen == 0`); enterprise-specific IEs are skipped (kept out of
@@ -212,6 +249,8 @@ pub(crate) fn target_for(pen: u32, ie: u16) -> Target {
         SAMPLER_ID | SELECTOR_ID => T::SamplerId,
         SAMPLING_PACKET_INTERVAL => T::SamplingPktInterval,
         SAMPLING_PACKET_SPACE => T::SamplingPktSpace,
+        INTERFACE_NAME => T::IfName,
+        INTERFACE_DESCRIPTION => T::IfDesc,
         _ => T::Skip,
     }
 }
@@ -243,6 +282,8 @@ pub(crate) fn is_direct(t: Target) -> bool {
             | T::SamplerId
             | T::SamplingPktInterval
             | T::SamplingPktSpace
+            | T::IfName
+            | T::IfDesc
     )
 }
 
@@ -270,6 +311,10 @@ pub(crate) struct Scratch {
     pub post_src_mac: u64,
     pub post_dst_mac: u64,
     pub ip_version: u8,
+    /// interfaceName / interfaceDescription of an interface options record (RFC 7012 IE
+    /// 82/83).
+    pub if_name: Option<IfText>,
+    pub if_desc: Option<IfText>,
 }
 
 impl Scratch {
@@ -419,6 +464,8 @@ pub(crate) fn apply(rec: &mut FlowRecord, sc: &mut Scratch, t: Target, s: &[u8])
         T::SamplerId => sc.sampler_id = Some(uint_be(s) as u32),
         T::SamplingPktInterval => sc.pkt_interval = Some(uint_be(s)),
         T::SamplingPktSpace => sc.pkt_space = Some(uint_be(s)),
+        T::IfName => sc.if_name = Some(IfText::new(s)),
+        T::IfDesc => sc.if_desc = Some(IfText::new(s)),
     }
 }
 

@@ -307,6 +307,27 @@ impl Decoder {
         self.pending.sets.len()
     }
 
+    /// Name and description symbols ([`flowsight_schema::sym`]) an exporter's interface
+    /// options data gave for `if_index` (0: not given).
+    pub fn interface_name(
+        &self,
+        exporter: &flowsight_schema::Addr,
+        if_index: u32,
+    ) -> Option<(u32, u32)> {
+        if self.sampling.interfaces.is_empty() {
+            return None;
+        }
+        self.sampling
+            .interfaces
+            .get(&(*exporter, if_index))
+            .copied()
+    }
+
+    /// Whether any exporter sent interface names.
+    pub fn has_interface_names(&self) -> bool {
+        !self.sampling.interfaces.is_empty()
+    }
+
     /// The sampling rate learned from options data for an exporter's domain, if any.
     pub fn sampling_rate(&self, exporter: IpAddr, domain: u32) -> Option<u64> {
         self.sampling.rate(exporter, domain, template::ANY_SAMPLER)

@@ -112,7 +112,12 @@ impl Plan {
             // 2 Interface, ...), which collides with IE ids: never map them as IEs.
             let is_v9_scope = def.key.proto == TemplateProto::V9 && i < def.scope_fields as usize;
             let target = if is_v9_scope {
-                Target::Skip
+                // An "Interface" scope holds the ifIndex the options record describes.
+                if f.id == crate::ie::V9_SCOPE_INTERFACE {
+                    Target::InIf
+                } else {
+                    Target::Skip
+                }
             } else {
                 target_for(f.pen, f.id)
             };
@@ -394,6 +399,9 @@ pub(crate) struct SamplingTable {
     /// (exporter, domain, sampler id or u32::MAX for "any") -> rate.
     pub(crate) rates: FxHashMap<(IpAddr, u32, u32), u64>,
     pub(crate) sys_init: FxHashMap<(IpAddr, u32), u64>,
+    /// Interface names and descriptions from options data: (exporter, ifIndex) -> symbols
+    /// of [`flowsight_schema::sym`]. Bounded by `max_entries` like the rates.
+    pub(crate) interfaces: FxHashMap<(flowsight_schema::Addr, u32), (u32, u32)>,
     pub max_entries: usize,
     pub overflow: u64,
 }
@@ -401,6 +409,23 @@ pub(crate) struct SamplingTable {
 pub(crate) const ANY_SAMPLER: u32 = u32::MAX;
 
 impl SamplingTable {
+    /// Records what an interface options record says of `if_index`.
+    pub(crate) fn set_interface(&mut self, exporter: IpAddr, if_index: u32, name: u32, desc: u32) {
+        let k = (flowsight_schema::addr_from_ip(exporter), if_index);
+        if self.interfaces.len() >= self.max_entries && !self.interfaces.contains_key(&k) {
+            self.overflow += 1;
+            return;
+        }
+        let e = self.interfaces.entry(k).or_insert((0, 0));
+        // A record may carry only one of the two: keep what an earlier one said.
+        if name != 0 {
+            e.0 = name;
+        }
+        if desc != 0 {
+            e.1 = desc;
+        }
+    }
+
     pub(crate) fn set_rate(&mut self, exporter: IpAddr, domain: u32, sampler: u32, rate: u64) {
         let k = (exporter, domain, sampler);
         if self.rates.len() >= self.max_entries && !self.rates.contains_key(&k) {

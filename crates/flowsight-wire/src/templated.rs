@@ -77,6 +77,19 @@ pub(crate) fn decode_records(
             if let Some(ms) = sc.sys_init_ms {
                 sampling.set_sys_init(exporter, hdr.domain, ms);
             }
+            // Interface options (RFC 7012 IE 82/83 with an ingressInterface scope, or a v9
+            // "Interface" scope): names for the enrichment of this exporter's flows.
+            if sc.if_name.is_some() || sc.if_desc.is_some() {
+                let idx = if rec.in_if != 0 {
+                    rec.in_if
+                } else {
+                    rec.out_if
+                };
+                let sym = |t: Option<crate::ie::IfText>| {
+                    t.map_or(0, |t| flowsight_schema::sym::intern(&t.text()))
+                };
+                sampling.set_interface(exporter, idx, sym(sc.if_name), sym(sc.if_desc));
+            }
             return;
         }
         if let Some(rate) = sc.own_sampling_rate() {

@@ -458,3 +458,78 @@ fn sflow_v5_expanded_flow_sample() {
     assert_eq!(r.bgp_next_hop, addr_from_ip(ip("192.0.2.254")));
     assert_eq!((r.src_as, r.next_hop_as, r.dst_as), (15169, 3356, 64500));
 }
+
+/// IPFIX interface options (RFC 7011 s3.4.2.2 options template; RFC 7012 IE 82
+/// interfaceName, IE 83 interfaceDescription), as routers export their interface table.
+#[test]
+fn ipfix_interface_options() {
+    #[rustfmt::skip]
+    let pkt: &[u8] = &[
+        // --- message header (s3.1) ---
+        0x00, 0x0a,             // version 10
+        0x00, 0x44,             // length 68
+        0x65, 0x53, 0xf1, 0x00, // export time 1700000000
+        0x00, 0x00, 0x00, 0x00, // sequence number 0
+        0x00, 0x00, 0x00, 0x01, // observation domain 1
+        // --- options template set (s3.4.2.2) ---
+        0x00, 0x03,             // set id 3: options template set
+        0x00, 0x16,             // length 22
+        0x01, 0x01,             // template id 257
+        0x00, 0x03,             // field count 3
+        0x00, 0x01,             // scope field count 1
+        0x00, 0x0a, 0x00, 0x04, // scope: ingressInterface (10), 4
+        0x00, 0x52, 0x00, 0x0c, // interfaceName (82), 12: fixed, NUL padded
+        0x00, 0x53, 0xff, 0xff, // interfaceDescription (83), variable length
+        // --- data set: one options record ---
+        0x01, 0x01,             // set id 257
+        0x00, 0x1e,             // length 30
+        0x00, 0x00, 0x00, 0x03, // ingressInterface 3
+        b'x', b'e', b'-', b'0', b'/', b'0', b'/', b'3', 0, 0, 0, 0, // "xe-0/0/3" + padding
+        0x09,                   // description length 9
+        b't', b'r', b'a', b'n', b's', b'i', b't', b' ', b'A', // "transit A"
+    ];
+    let (dec, b) = decode(&[pkt]);
+    assert_eq!(b.len(), 0, "options records are not flows");
+    let exporter = addr_from_ip(ip("10.0.0.1"));
+    let (name, desc) = dec.interface_name(&exporter, 3).unwrap();
+    assert_eq!(flowsight_schema::sym::resolve(name), "xe-0/0/3");
+    assert_eq!(flowsight_schema::sym::resolve(desc), "transit A");
+    assert_eq!(dec.interface_name(&exporter, 4), None);
+    assert_eq!(dec.interface_name(&addr_from_ip(ip("10.0.0.2")), 3), None);
+}
+
+/// NetFlow v9 interface options (RFC 3954 s6.1: scope type 2 "Interface"), with IE 82.
+#[test]
+fn v9_interface_options() {
+    #[rustfmt::skip]
+    let pkt: &[u8] = &[
+        // --- packet header (s5.1) ---
+        0x00, 0x09,             // version 9
+        0x00, 0x02,             // count 2 (records: one template, one options record)
+        0x00, 0x00, 0x10, 0x00, // sysUpTime
+        0x65, 0x53, 0xf1, 0x00, // unix secs 1700000000
+        0x00, 0x00, 0x00, 0x01, // sequence 1
+        0x00, 0x00, 0x00, 0x00, // source id 0
+        // --- options template flowset (s6.1) ---
+        0x00, 0x01,             // flowset id 1: options template
+        0x00, 0x14,             // length 20 (with the 2 padding bytes)
+        0x01, 0x02,             // template id 258
+        0x00, 0x04,             // option scope length 4 (one scope field)
+        0x00, 0x04,             // option length 4 (one option field)
+        0x00, 0x02, 0x00, 0x02, // scope: Interface (2), 2 bytes
+        0x00, 0x52, 0x00, 0x08, // interfaceName (82), 8
+        0x00, 0x00,             // padding to 4 bytes
+        // --- data flowset ---
+        0x01, 0x02,             // flowset id 258
+        0x00, 0x10,             // length 16
+        0x00, 0x07,             // Interface scope: ifIndex 7
+        b'G', b'i', b'0', b'/', b'7', b' ', b' ', b' ', // "Gi0/7", space padded
+        0x00, 0x00,             // padding
+    ];
+    let (dec, _) = decode(&[pkt]);
+    let (name, desc) = dec
+        .interface_name(&addr_from_ip(ip("10.0.0.1")), 7)
+        .unwrap();
+    assert_eq!(flowsight_schema::sym::resolve(name), "Gi0/7");
+    assert_eq!(desc, 0);
+}
