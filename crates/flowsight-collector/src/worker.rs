@@ -135,6 +135,7 @@ pub(crate) fn run(mut w: WorkerCtx) {
         }
         let due = oldest.is_some_and(|t| t.elapsed() >= HANDOFF_AGE);
         if batch.len() >= HANDOFF_ROWS || (due || done) && !batch.is_empty() {
+            interface_names(&w.decoder, &mut batch);
             // Enrichment once per hand-off: one pass over the batch, cache-friendly.
             if let Some((shared, generation, e)) = &mut w.enrich {
                 let g = shared.generation();
@@ -169,6 +170,25 @@ pub(crate) fn run(mut w: WorkerCtx) {
         }
         if done {
             break;
+        }
+    }
+}
+
+/// Interface names and descriptions the exporters sent in options data (IPFIX/v9 IE 82/83).
+fn interface_names(dec: &Decoder, b: &mut FlowBatch) {
+    if !dec.has_interface_names() {
+        return;
+    }
+    b.materialize(&["in_if_name", "out_if_name", "in_if_desc", "out_if_desc"]);
+    for i in 0..b.len() {
+        let exp = b.sampler_address[i];
+        if let Some((n, d)) = dec.interface_name(&exp, b.in_if[i]) {
+            b.in_if_name[i] = n;
+            b.in_if_desc[i] = d;
+        }
+        if let Some((n, d)) = dec.interface_name(&exp, b.out_if[i]) {
+            b.out_if_name[i] = n;
+            b.out_if_desc[i] = d;
         }
     }
 }

@@ -48,6 +48,46 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
+/// Columns filled by GeoIP sources.
+pub const GEO_COLUMNS: [&str; 10] = [
+    "src_country",
+    "dst_country",
+    "src_region",
+    "dst_region",
+    "src_city",
+    "dst_city",
+    "src_lat",
+    "src_lon",
+    "dst_lat",
+    "dst_lon",
+];
+/// Columns filled by the networks file.
+pub const NET_COLUMNS: [&str; 14] = [
+    "src_net_name",
+    "dst_net_name",
+    "src_net_role",
+    "dst_net_role",
+    "src_net_site",
+    "dst_net_site",
+    "src_net_region",
+    "dst_net_region",
+    "src_net_tenant",
+    "dst_net_tenant",
+    "src_net_labels",
+    "dst_net_labels",
+    "src_internal",
+    "dst_internal",
+];
+/// Columns filled by interface names (options data or the static map).
+pub const IF_COLUMNS: [&str; 6] = [
+    "in_if_name",
+    "out_if_name",
+    "in_if_desc",
+    "out_if_desc",
+    "in_if_speed",
+    "out_if_speed",
+];
+
 /// Which AS number a flow keeps when the exporter sent one and a database has another.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -701,58 +741,91 @@ impl Enricher {
         info
     }
 
-    /// Fills the enrichment columns of rows `from..` of `b`.
+    /// Fills the enrichment columns of rows `from..` of `b`. Only the columns the loaded
+    /// sources fill are materialized (and so written to the store).
     pub fn enrich(&mut self, b: &mut FlowBatch, from: usize) {
         if self.dbs.is_empty() {
             return;
         }
-        let addr_sources =
-            !self.dbs.geo.is_empty() || !self.dbs.asn.is_empty() || self.dbs.networks.is_some();
+        let geo = !self.dbs.geo.is_empty();
+        let asn = !self.dbs.asn.is_empty();
+        let nets = self.dbs.networks.is_some();
+        let ifs = !self.dbs.interfaces.is_empty();
+        let mut cols: Vec<&str> = Vec::new();
+        if geo {
+            cols.extend(GEO_COLUMNS);
+        }
+        if asn {
+            cols.extend(["src_as_name", "dst_as_name"]);
+        }
+        if nets {
+            cols.extend(NET_COLUMNS);
+        }
+        if ifs {
+            cols.extend(IF_COLUMNS);
+        }
+        b.materialize(&cols);
         for i in from..b.len() {
-            if addr_sources {
+            if geo || asn || nets {
                 let s = self.info(&b.src_addr[i]);
-                let (asn, name) = self.dbs.pick_as(b.src_as[i], &s);
-                b.src_as[i] = asn;
-                b.src_as_name[i] = name;
-                b.src_country[i] = s.geo.country;
-                b.src_region[i] = s.geo.region;
-                b.src_city[i] = s.geo.city;
-                b.src_lat[i] = s.geo.lat;
-                b.src_lon[i] = s.geo.lon;
-                b.src_net_name[i] = s.net.name;
-                b.src_net_role[i] = s.net.role;
-                b.src_net_site[i] = s.net.site;
-                b.src_net_region[i] = s.net.region;
-                b.src_net_tenant[i] = s.net.tenant;
-                b.src_net_labels[i] = s.net.labels;
-                b.src_internal[i] = s.net.internal;
                 let d = self.info(&b.dst_addr[i]);
-                let (asn, name) = self.dbs.pick_as(b.dst_as[i], &d);
-                b.dst_as[i] = asn;
-                b.dst_as_name[i] = name;
-                b.dst_country[i] = d.geo.country;
-                b.dst_region[i] = d.geo.region;
-                b.dst_city[i] = d.geo.city;
-                b.dst_lat[i] = d.geo.lat;
-                b.dst_lon[i] = d.geo.lon;
-                b.dst_net_name[i] = d.net.name;
-                b.dst_net_role[i] = d.net.role;
-                b.dst_net_site[i] = d.net.site;
-                b.dst_net_region[i] = d.net.region;
-                b.dst_net_tenant[i] = d.net.tenant;
-                b.dst_net_labels[i] = d.net.labels;
-                b.dst_internal[i] = d.net.internal;
+                let (sa, sn) = self.dbs.pick_as(b.src_as[i], &s);
+                let (da, dn) = self.dbs.pick_as(b.dst_as[i], &d);
+                b.src_as[i] = sa;
+                b.dst_as[i] = da;
+                if asn {
+                    b.src_as_name[i] = sn;
+                    b.dst_as_name[i] = dn;
+                }
+                if geo {
+                    b.src_country[i] = s.geo.country;
+                    b.src_region[i] = s.geo.region;
+                    b.src_city[i] = s.geo.city;
+                    b.src_lat[i] = s.geo.lat;
+                    b.src_lon[i] = s.geo.lon;
+                    b.dst_country[i] = d.geo.country;
+                    b.dst_region[i] = d.geo.region;
+                    b.dst_city[i] = d.geo.city;
+                    b.dst_lat[i] = d.geo.lat;
+                    b.dst_lon[i] = d.geo.lon;
+                }
+                if nets {
+                    b.src_net_name[i] = s.net.name;
+                    b.src_net_role[i] = s.net.role;
+                    b.src_net_site[i] = s.net.site;
+                    b.src_net_region[i] = s.net.region;
+                    b.src_net_tenant[i] = s.net.tenant;
+                    b.src_net_labels[i] = s.net.labels;
+                    b.src_internal[i] = s.net.internal;
+                    b.dst_net_name[i] = d.net.name;
+                    b.dst_net_role[i] = d.net.role;
+                    b.dst_net_site[i] = d.net.site;
+                    b.dst_net_region[i] = d.net.region;
+                    b.dst_net_tenant[i] = d.net.tenant;
+                    b.dst_net_labels[i] = d.net.labels;
+                    b.dst_internal[i] = d.net.internal;
+                }
             }
-            if !self.dbs.interfaces.is_empty() {
+            if ifs {
                 let exp = b.sampler_address[i];
+                // Names the exporter sent in options data (filled by the collector before)
+                // win; the static map fills the rest.
                 if let Some(f) = self.dbs.interfaces.get(&(exp, b.in_if[i])) {
-                    b.in_if_name[i] = f.name;
-                    b.in_if_desc[i] = f.desc;
+                    if b.in_if_name[i] == 0 {
+                        b.in_if_name[i] = f.name;
+                    }
+                    if b.in_if_desc[i] == 0 {
+                        b.in_if_desc[i] = f.desc;
+                    }
                     b.in_if_speed[i] = f.speed;
                 }
                 if let Some(f) = self.dbs.interfaces.get(&(exp, b.out_if[i])) {
-                    b.out_if_name[i] = f.name;
-                    b.out_if_desc[i] = f.desc;
+                    if b.out_if_name[i] == 0 {
+                        b.out_if_name[i] = f.name;
+                    }
+                    if b.out_if_desc[i] == 0 {
+                        b.out_if_desc[i] = f.desc;
+                    }
                     b.out_if_speed[i] = f.speed;
                 }
             }

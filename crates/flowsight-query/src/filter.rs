@@ -748,12 +748,13 @@ impl Expr {
             Expr::Metric(m, op, v) => op.test(metric(b, i, *m), *v),
             Expr::Text(d, f, v, _) => dirs(*d, &|src| f.get(b, i, src) == *v),
             Expr::Internal(d, want) => dirs(*d, &|src| {
-                (if src {
-                    b.src_internal[i]
+                // An unmaterialized column (no networks file) reads as external.
+                let v = if src {
+                    &b.src_internal
                 } else {
-                    b.dst_internal[i]
-                } == 1)
-                    == *want
+                    &b.dst_internal
+                };
+                (v.get(i) == Some(&1)) == *want
             }),
         }
     }

@@ -93,7 +93,9 @@ impl TextField {
             TextField::NetTenant => (&b.src_net_tenant, &b.dst_net_tenant),
             TextField::IfName => (&b.in_if_name, &b.out_if_name),
         };
-        if src { s[i] } else { d[i] }
+        // An unmaterialized column (no enrichment there) reads as empty.
+        let v = if src { s } else { d };
+        v.get(i).copied().unwrap_or(0)
     }
 
     /// Whether the value is a country code (matched case-insensitively, stored upper case).

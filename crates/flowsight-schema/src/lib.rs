@@ -171,10 +171,19 @@ macro_rules! flow_schema {
         ];
 
         impl FlowBatch {
-            /// Appends one record.
+            /// Appends one record. Enrichment columns stay unmaterialized (empty) until a
+            /// record has a value there; see [`FlowBatch::materialize`].
             #[inline]
             pub fn push(&mut self, r: &FlowRecord) {
-                $( self.$field.push(r.$field); )*
+                let n = self.len();
+                $(
+                    if !$enr || !self.$field.is_empty() {
+                        self.$field.push(r.$field);
+                    } else if r.$field != <$ty>::default() {
+                        self.$field.resize(n, <$ty>::default());
+                        self.$field.push(r.$field);
+                    }
+                )*
             }
 
             /// The record at `i`, if any.
@@ -182,13 +191,25 @@ macro_rules! flow_schema {
                 if i >= self.len() {
                     return None;
                 }
-                Some(FlowRecord { $( $field: self.$field[i], )* })
+                Some(FlowRecord { $(
+                    $field: if $enr {
+                        self.$field.get(i).copied().unwrap_or_default()
+                    } else {
+                        self.$field[i]
+                    },
+                )* })
             }
 
             /// Appends `n` copies of one record (the starting point of column-wise decoding).
             #[inline]
             pub fn push_repeat(&mut self, r: &FlowRecord, n: usize) {
-                $( self.$field.resize(self.$field.len() + n, r.$field); )*
+                let len = self.len();
+                $(
+                    if !$enr || !self.$field.is_empty() || r.$field != <$ty>::default() {
+                        self.$field.resize(len, <$ty>::default());
+                        self.$field.resize(len + n, r.$field);
+                    }
+                )*
             }
 
             /// Removes every record, keeping the allocations.
@@ -196,18 +217,35 @@ macro_rules! flow_schema {
                 $( self.$field.clear(); )*
             }
 
-            /// Reserves room for `n` more records.
+            /// Reserves room for `n` more records (materialized columns only).
             pub fn reserve(&mut self, n: usize) {
-                $( self.$field.reserve(n); )*
+                $( if !$enr || !self.$field.is_empty() { self.$field.reserve(n); } )*
             }
 
-            /// Moves every record of `other` to the end of `self`.
+            /// Moves every record of `other` to the end of `self` (an enrichment column
+            /// materialized on one side only is filled with defaults on the other).
             pub fn append(&mut self, other: &mut FlowBatch) {
-                $( self.$field.append(&mut other.$field); )*
+                let (n, m) = (self.len(), other.len());
+                $(
+                    if $enr {
+                        match (self.$field.is_empty(), other.$field.is_empty()) {
+                            (true, true) => {}
+                            (false, true) => self.$field.resize(n + m, <$ty>::default()),
+                            (true, false) => {
+                                self.$field.resize(n, <$ty>::default());
+                                self.$field.append(&mut other.$field);
+                            }
+                            (false, false) => self.$field.append(&mut other.$field),
+                        }
+                        other.$field.clear();
+                    } else {
+                        self.$field.append(&mut other.$field);
+                    }
+                )*
             }
 
             /// The records at positions `idx`, in that order (columns left empty by a
-            /// projected read stay empty).
+            /// projected read, or unmaterialized, stay empty).
             pub fn take(&self, idx: &[u32]) -> FlowBatch {
                 FlowBatch { $(
                     $field: if self.$field.is_empty() {
@@ -219,7 +257,8 @@ macro_rules! flow_schema {
             }
 
             /// Fills the columns named in `names` that are empty while the batch is not with
-            /// default values (a file written before a column existed reads as absent).
+            /// default values (a file written before a column existed, or without it, reads
+            /// as absent).
             pub fn fill_missing(&mut self, names: &[&str]) {
                 let n = self.len();
                 $(
@@ -227,6 +266,20 @@ macro_rules! flow_schema {
                         self.$field = vec![<$ty>::default(); n];
                     }
                 )*
+            }
+
+            /// Whether column `name` holds values for every row (always true for the base
+            /// columns of a batch built by pushing; false for unmaterialized enrichment ones).
+            pub fn has_column(&self, name: &str) -> bool {
+                let n = self.len();
+                $( if name == $name { return n > 0 && self.$field.len() == n; } )*
+                false
+            }
+
+            /// Materializes the named enrichment columns (filled with defaults), so an
+            /// enricher can write them by index. Unnamed ones stay as they are.
+            pub fn materialize(&mut self, names: &[&str]) {
+                self.fill_missing(names);
             }
 
             /// Shortens the batch to `len` records (drops the rest).
@@ -262,12 +315,29 @@ macro_rules! flow_schema {
             /// Converts into an Arrow `RecordBatch` with [`arrow_schema()`], moving the
             /// column vectors into Arrow buffers (no copy for numeric columns).
             pub fn into_record_batch(self) -> arrow_array::RecordBatch {
+                let n = self.len();
                 let FlowBatch { $( $field, )* } = self;
-                let columns: Vec<arrow_array::ArrayRef> = vec![ $( arrow::$kind($field), )* ];
+                // Unmaterialized enrichment columns are left out: without enrichment a file
+                // costs nothing for them, and readers treat absent columns as empty.
+                let mut present = Vec::with_capacity(FIELDS.len());
+                let mut columns: Vec<arrow_array::ArrayRef> = Vec::with_capacity(FIELDS.len());
+                $(
+                    if !$enr || (n > 0 && $field.len() == n) {
+                        present.push(true);
+                        columns.push(arrow::$kind($field));
+                    } else {
+                        present.push(false);
+                    }
+                )*
+                let schema = if present.iter().all(|&p| p) {
+                    arrow::schema_ref()
+                } else {
+                    arrow::schema_subset(&present)
+                };
                 // The schema is generated from the same list as the columns, so lengths and
                 // types always agree.
                 #[allow(clippy::expect_used)]
-                arrow_array::RecordBatch::try_new(arrow::schema_ref(), columns)
+                arrow_array::RecordBatch::try_new(schema, columns)
                     .expect("columns generated from the registry match its schema")
             }
 
@@ -694,7 +764,9 @@ pub mod arrow {
                     let mut md = HashMap::new();
                     md.insert("description".to_string(), f.description.to_string());
                     md.insert("kind".to_string(), format!("{:?}", f.kind));
-                    Field::new(f.name, data_type(f.kind.physical()), false).with_metadata(md)
+                    // Enrichment columns may be absent from a file: nullable, so engines
+                    // merging files of both kinds (DataFusion, DuckDB union_by_name) accept it.
+                    Field::new(f.name, data_type(f.kind.physical()), f.enrichment).with_metadata(md)
                 })
                 .collect::<Vec<_>>(),
         )
@@ -704,6 +776,19 @@ pub mod arrow {
     pub fn schema_ref() -> SchemaRef {
         static S: OnceLock<SchemaRef> = OnceLock::new();
         S.get_or_init(|| Arc::new(schema())).clone()
+    }
+
+    /// The schema of the fields flagged in `present` (registry order).
+    pub fn schema_subset(present: &[bool]) -> SchemaRef {
+        let full = schema_ref();
+        let fields: Vec<_> = full
+            .fields()
+            .iter()
+            .zip(present)
+            .filter(|(_, p)| **p)
+            .map(|(f, _)| f.clone())
+            .collect();
+        Arc::new(Schema::new(fields))
     }
 
     /// Copies Arrow columns back into registry column vectors, one function per kind; each
@@ -1035,9 +1120,36 @@ mod tests {
         b.push(&r2);
         assert_eq!(b.get(1), Some(r2));
         assert_eq!(b.scaled_totals(), (73 + 50, 146 + 1460));
-        let rb = b.into_record_batch();
+        let rb = b.clone().into_record_batch();
         assert_eq!(rb.num_rows(), 2);
-        assert_eq!(rb.num_columns(), FIELDS.len());
+        // Enrichment columns nobody filled are not materialized, nor written.
+        assert_eq!(
+            rb.num_columns(),
+            FIELDS.iter().filter(|f| !f.enrichment).count()
+        );
+        let mut e = b.clone();
+        e.materialize(&["dst_country"]);
+        e.dst_country[1] = sym::intern("US");
+        let back = FlowBatch::from_record_batch(&e.clone().into_record_batch()).unwrap();
+        assert_eq!(back.get(1).unwrap().dst_country, sym::intern("US"));
+        assert_eq!(back.get(0).unwrap().dst_country, 0);
+        assert!(back.src_country.is_empty());
+        // Appending batches with and without a materialized column keeps rows aligned.
+        let mut all = b.clone();
+        let mut e2 = e.clone();
+        all.append(&mut e2);
+        assert_eq!(all.dst_country.len(), 4);
+        assert_eq!(all.get(3).unwrap().dst_country, sym::intern("US"));
+        let mut r = sample();
+        r.src_city = sym::intern("Paris");
+        all.push(&r);
+        assert_eq!(
+            (all.src_city.len(), all.get(4).unwrap().src_city),
+            (5, sym::intern("Paris"))
+        );
+        all.push(&sample());
+        assert_eq!(all.src_city.len(), 6);
+        let rb = b.into_record_batch();
         let src = rb
             .column_by_name("src_addr")
             .unwrap()

@@ -101,12 +101,11 @@ fn read_whole(path: &Path) -> Result<FlowBatch, String> {
         .and_then(|b| b.with_batch_size(64 * 1024).build())
         .map_err(|e| e.to_string())?;
     let mut out = FlowBatch::default();
-    let all: Vec<&str> = flowsight_schema::FIELDS.iter().map(|f| f.name).collect();
     for rb in reader {
         let rb = rb.map_err(|e| e.to_string())?;
         let mut b = FlowBatch::from_record_batch(&rb)?;
-        // A file from before a column existed merges with newer ones as that column's default.
-        b.fill_missing(&all);
+        // Files without an enrichment column merge with files having it: `append` fills the
+        // gap with defaults, and a column no input has stays out of the output too.
         out.append(&mut b);
     }
     Ok(out)

@@ -295,3 +295,86 @@ fn a_corrupt_database_is_reported_and_serve_runs_without_it() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn interface_names_from_options_data_and_the_static_map() {
+    let dir = tempdir("enrich-ifnames");
+    let cfg = dir.join("flowsight.toml");
+    // The static map names ifIndex 3 too: the exporter's own name must win; ifIndex 5 only
+    // has the static entry.
+    std::fs::write(
+        &cfg,
+        "[[enrich.interfaces]]\nexporter = \"127.0.0.1\"\nindex = 3\nname = \"static-3\"\nspeed = \"10G\"\n\n[[enrich.interfaces]]\nexporter = \"127.0.0.1\"\nindex = 5\nname = \"uplink-5\"\ndescription = \"to core\"\nspeed = \"100G\"\n",
+    )
+    .unwrap();
+    let s = Serve::start(
+        &dir.join("store"),
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--listen",
+            "netflow://127.0.0.1:0",
+            "--flush-interval",
+            "200ms",
+        ],
+    );
+    #[rustfmt::skip]
+    let options: &[u8] = &[
+        0x00, 0x0a, 0x00, 0x44,             // IPFIX, length 68
+        0x65, 0x53, 0xf1, 0x00,             // export time
+        0x00, 0x00, 0x00, 0x00,             // sequence 0
+        0x00, 0x00, 0x00, 0x01,             // domain 1
+        0x00, 0x03, 0x00, 0x16,             // options template set, length 22
+        0x01, 0x01, 0x00, 0x03, 0x00, 0x01, // template 257, 3 fields, 1 scope field
+        0x00, 0x0a, 0x00, 0x04,             // scope ingressInterface (10), 4
+        0x00, 0x52, 0x00, 0x0c,             // interfaceName (82), 12
+        0x00, 0x53, 0xff, 0xff,             // interfaceDescription (83), variable
+        0x01, 0x01, 0x00, 0x1e,             // data set 257, length 30
+        0x00, 0x00, 0x00, 0x03,             // ifIndex 3
+        b'x', b'e', b'-', b'0', b'/', b'0', b'/', b'3', 0, 0, 0, 0,
+        0x09, b't', b'r', b'a', b'n', b's', b'i', b't', b' ', b'A',
+    ];
+    #[rustfmt::skip]
+    let data: &[u8] = &[
+        0x00, 0x0a, 0x00, 0x3c,             // IPFIX, length 60
+        0x65, 0x53, 0xf1, 0x00,             // export time
+        0x00, 0x00, 0x00, 0x00,             // sequence 0
+        0x00, 0x00, 0x00, 0x01,             // domain 1
+        0x00, 0x02, 0x00, 0x18,             // template set, length 24
+        0x01, 0x00, 0x00, 0x04,             // template 256, 4 fields
+        0x00, 0x0a, 0x00, 0x04,             // ingressInterface (10), 4
+        0x00, 0x0e, 0x00, 0x04,             // egressInterface (14), 4
+        0x00, 0x01, 0x00, 0x04,             // octetDeltaCount (1), 4
+        0x00, 0x02, 0x00, 0x04,             // packetDeltaCount (2), 4
+        0x01, 0x00, 0x00, 0x14,             // data set 256, length 20
+        0x00, 0x00, 0x00, 0x03,             // in 3
+        0x00, 0x00, 0x00, 0x05,             // out 5
+        0x00, 0x00, 0x03, 0xe8,             // 1000 bytes
+        0x00, 0x00, 0x00, 0x0a,             // 10 packets
+    ];
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.send_to(options, s.addr("netflow")).unwrap();
+    // Options first (as routers send them), then the flow, in a second datagram.
+    std::thread::sleep(Duration::from_millis(100));
+    sock.send_to(data, s.addr("netflow")).unwrap();
+    s.wait_flows(1, Duration::from_secs(10));
+    s.stop();
+    let j = query(&dir.join("store"), &["-o", "ndjson"]);
+    let v: serde_json::Value = serde_json::from_str(j.lines().next().unwrap()).unwrap();
+    assert_eq!(v["in_if"], 3);
+    assert_eq!(v["in_if_name"], "xe-0/0/3");
+    assert_eq!(v["in_if_desc"], "transit A");
+    assert_eq!(v["in_if_speed"], 10_000_000_000u64);
+    assert_eq!(v["out_if_name"], "uplink-5");
+    assert_eq!(v["out_if_desc"], "to core");
+    assert_eq!(v["out_if_speed"], 100_000_000_000u64);
+    let t = query(
+        &dir.join("store"),
+        &["-s", "inifname/bytes", "-o", "csv", "in if name xe-0/0/3"],
+    );
+    assert!(
+        t.lines().nth(1).is_some_and(|l| l.contains(",xe-0/0/3,1,")),
+        "{t}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
