@@ -46,6 +46,41 @@ pub enum StatKey {
     Text(TextField, Side),
 }
 
+impl std::fmt::Display for StatKey {
+    /// The key as `-s` takes it (`srcip`, `dstgeo`, `inifname`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = match self {
+            StatKey::SrcIp => "srcip",
+            StatKey::DstIp => "dstip",
+            StatKey::Ip => "ip",
+            StatKey::SrcPort => "srcport",
+            StatKey::DstPort => "dstport",
+            StatKey::Port => "port",
+            StatKey::Proto => "proto",
+            StatKey::SrcAs => "srcas",
+            StatKey::DstAs => "dstas",
+            StatKey::As => "as",
+            StatKey::InIf => "inif",
+            StatKey::OutIf => "outif",
+            StatKey::Router => "router",
+            StatKey::Tos => "tos",
+            StatKey::Flags => "flags",
+            StatKey::Vlan => "vlan",
+            StatKey::Text(t, side) => {
+                let pre = match (side, *t == TextField::IfName) {
+                    (Side::Src, true) => "in",
+                    (Side::Dst, true) => "out",
+                    (Side::Src, false) => "src",
+                    (Side::Dst, false) => "dst",
+                    (Side::Both, _) => "",
+                };
+                return write!(f, "{pre}{}", t.word());
+            }
+        };
+        f.write_str(s)
+    }
+}
+
 /// How the rows are ranked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {

@@ -451,7 +451,7 @@ fn render_stat(a: &QueryArgs, st: &Stat, s: &mut String) {
             if !a.quiet {
                 let _ = writeln!(
                     s,
-                    "Top {} {:?} ordered by the requested metric:",
+                    "Top {} {} ordered by the requested metric:",
                     st.rows.len(),
                     st.key
                 );
