@@ -348,6 +348,22 @@ impl Config {
             .map_err(|e| CollectorError::Config(format!("{}: {e}", path.display())))
     }
 
+    /// The configuration `flowsight` commands use: the file given, else `./flowsight.toml`
+    /// when it exists, else the defaults.
+    pub fn load(path: Option<&std::path::Path>) -> Result<Config, CollectorError> {
+        match path {
+            Some(p) => Config::from_file(p),
+            None => {
+                let p = std::path::Path::new("flowsight.toml");
+                if p.exists() {
+                    Config::from_file(p)
+                } else {
+                    Ok(Config::default())
+                }
+            }
+        }
+    }
+
     /// Parses TOML text.
     pub fn from_toml(text: &str) -> Result<Config, String> {
         toml::from_str(text).map_err(|e| e.to_string())

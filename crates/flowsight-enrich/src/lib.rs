@@ -248,6 +248,26 @@ enum AsnDb {
     Csv(AsnRanges),
 }
 
+impl AsnDb {
+    /// (AS number, AS name symbol) this source gives `ip` (stored as `a`), if any.
+    fn answer(&self, ip: IpAddr, a: &Addr) -> Result<Option<(u32, u32)>, String> {
+        match self {
+            AsnDb::Mmdb(m) => Ok(m
+                .lookup(ip)?
+                .filter(|r| r.asn != 0)
+                .map(|r| (r.asn, r.as_name))),
+            AsnDb::Csv(t) => Ok(t.lookup(u128::from_be_bytes(*a))),
+        }
+    }
+}
+
+/// A GeoIP source's answer for `ip`: a record with a country, a city or a location (a
+/// record with none of them, as some files have for reserved ranges, is no answer).
+fn geo_answer(g: &MmdbSource, ip: IpAddr) -> Result<Option<MmdbInfo>, String> {
+    Ok(g.lookup(ip)?
+        .filter(|m| m.country != 0 || m.city != 0 || m.has_location))
+}
+
 /// Interface names and speed, as symbols.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IfInfo {
@@ -393,32 +413,24 @@ impl Databases {
             return (info, 0);
         };
         for g in &self.geo {
-            match g.lookup(ip) {
-                Ok(Some(m)) if m.country != 0 || m.city != 0 || m.has_location => {
+            match geo_answer(g, ip) {
+                Ok(Some(m)) => {
                     info.geo = m;
                     break;
                 }
-                Ok(_) => {}
+                Ok(None) => {}
                 Err(_) => errors += 1,
             }
         }
-        let v = u128::from_be_bytes(*a);
         for db in &self.asn {
-            let hit = match db {
-                AsnDb::Mmdb(m) => match m.lookup(ip) {
-                    Ok(Some(r)) if r.asn != 0 => Some((r.asn, r.as_name)),
-                    Ok(_) => None,
-                    Err(_) => {
-                        errors += 1;
-                        None
-                    }
-                },
-                AsnDb::Csv(t) => t.lookup(v),
-            };
-            if let Some((asn, name)) = hit {
-                info.asn = asn;
-                info.as_name = name;
-                break;
+            match db.answer(ip, a) {
+                Ok(Some((asn, name))) => {
+                    info.asn = asn;
+                    info.as_name = name;
+                    break;
+                }
+                Ok(None) => {}
+                Err(_) => errors += 1,
             }
         }
         if let Some(n) = &self.networks
@@ -464,8 +476,8 @@ impl Databases {
         let mut geo_won = false;
         for g in &self.geo {
             let head = format!("geoip {} ({})", g.path().display(), g.database_type);
-            match g.lookup(ip) {
-                Ok(Some(m)) if m.country != 0 || m.city != 0 || m.has_location => {
+            match geo_answer(g, ip) {
+                Ok(Some(m)) => {
                     let mut s = format!("{head}: {}", describe_geo(&m));
                     if geo_won {
                         s.push_str(" (not used: an earlier source answered)");
@@ -473,7 +485,7 @@ impl Databases {
                     geo_won = true;
                     out.push(s);
                 }
-                Ok(_) => out.push(format!(
+                Ok(None) => out.push(format!(
                     "{head}: no entry{}",
                     if ip.is_ipv6() && g.database_type.contains("ipv4") {
                         " (an IPv4 database)"
@@ -486,21 +498,11 @@ impl Databases {
         }
         let mut as_won = false;
         for db in &self.asn {
-            let (head, hit) = match db {
-                AsnDb::Mmdb(m) => (
-                    format!("asn {} ({})", m.path().display(), m.database_type),
-                    match m.lookup(ip) {
-                        Ok(Some(r)) if r.asn != 0 => Ok(Some((r.asn, r.as_name))),
-                        Ok(_) => Ok(None),
-                        Err(e) => Err(e),
-                    },
-                ),
-                AsnDb::Csv(t) => (
-                    format!("asn {} (ranges)", t.path().display()),
-                    Ok(t.lookup(u128::from_be_bytes(a))),
-                ),
+            let head = match db {
+                AsnDb::Mmdb(m) => format!("asn {} ({})", m.path().display(), m.database_type),
+                AsnDb::Csv(t) => format!("asn {} (ranges)", t.path().display()),
             };
-            match hit {
+            match db.answer(ip, &a) {
                 Ok(Some((asn, name))) => {
                     out.push(format!(
                         "{head}: AS{asn} {}{}",

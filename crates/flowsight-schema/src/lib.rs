@@ -857,38 +857,36 @@ pub mod arrow {
         /// Text columns: a dictionary interns only its distinct values; plain string arrays
         /// (another writer's file) intern every row.
         pub(crate) fn Text(a: &dyn Array, name: &str) -> Result<Vec<u32>, String> {
+            use arrow_array::types::Int32Type;
             if let Some(d) = a.as_any().downcast_ref::<DictionaryArray<UInt32Type>>() {
-                let values = d.values();
-                let syms = strings(values.as_ref(), name)?;
-                let keys = d.keys();
-                return Ok((0..keys.len())
-                    .map(|i| {
-                        if keys.is_null(i) {
-                            0
-                        } else {
-                            syms.get(keys.value(i) as usize).copied().unwrap_or(0)
-                        }
-                    })
-                    .collect());
+                return dictionary(d, name);
             }
-            if let Some(d) = a
-                .as_any()
-                .downcast_ref::<DictionaryArray<arrow_array::types::Int32Type>>()
-            {
-                let syms = strings(d.values().as_ref(), name)?;
-                let keys = d.keys();
-                return Ok((0..keys.len())
-                    .map(|i| {
-                        let k = keys.value(i);
-                        if keys.is_null(i) || k < 0 {
-                            0
-                        } else {
-                            syms.get(k as usize).copied().unwrap_or(0)
-                        }
-                    })
-                    .collect());
+            if let Some(d) = a.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
+                return dictionary(d, name);
             }
             strings(a, name)
+        }
+
+        /// Symbols of a dictionary column: its values interned once, then one index per row
+        /// (null or out-of-range keys read as empty).
+        fn dictionary<K: arrow_array::types::ArrowDictionaryKeyType>(
+            d: &DictionaryArray<K>,
+            name: &str,
+        ) -> Result<Vec<u32>, String> {
+            use arrow_buffer::ArrowNativeType as _;
+            let syms = strings(d.values().as_ref(), name)?;
+            let keys = d.keys();
+            Ok((0..keys.len())
+                .map(|i| {
+                    if keys.is_null(i) {
+                        return 0;
+                    }
+                    keys.value(i)
+                        .to_usize()
+                        .and_then(|k| syms.get(k).copied())
+                        .unwrap_or(0)
+                })
+                .collect())
         }
 
         fn strings(a: &dyn Array, name: &str) -> Result<Vec<u32>, String> {

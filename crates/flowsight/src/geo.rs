@@ -47,17 +47,7 @@ pub fn run(a: GeoArgs) -> Result<()> {
 }
 
 fn lookup(a: LookupArgs) -> Result<()> {
-    let mut cfg: EnrichConfig = match &a.config {
-        Some(p) => Config::from_file(p)?.enrich,
-        None => {
-            let p = PathBuf::from("flowsight.toml");
-            if p.exists() {
-                Config::from_file(&p)?.enrich
-            } else {
-                EnrichConfig::default()
-            }
-        }
-    };
+    let mut cfg: EnrichConfig = Config::load(a.config.as_deref())?.enrich;
     cfg.geoip.extend(a.geoip);
     cfg.asn.extend(a.asn);
     if a.networks.is_some() {

@@ -37,17 +37,7 @@ pub struct ServeArgs {
 }
 
 fn effective_config(a: &ServeArgs) -> Result<Config> {
-    let mut cfg = match &a.config {
-        Some(p) => Config::from_file(p)?,
-        None => {
-            let p = PathBuf::from("flowsight.toml");
-            if p.exists() {
-                Config::from_file(&p)?
-            } else {
-                Config::default()
-            }
-        }
-    };
+    let mut cfg = Config::load(a.config.as_deref())?;
     if !a.listen.is_empty() {
         cfg.listen = a.listen.clone();
     }

@@ -48,6 +48,15 @@ fn csv_split(l: &str) -> Vec<String> {
     out
 }
 
+/// Flows summed over the rows of a statistic's CSV that contain `having`.
+fn flows_of(csv: &str, having: &str) -> u64 {
+    csv.lines()
+        .skip(1)
+        .filter(|l| l.contains(having))
+        .map(|l| csv_split(l)[5].parse::<u64>().unwrap())
+        .sum()
+}
+
 /// The one row of `-s KEY/bytes` over the flows matching `filter`, as (value, bytes).
 fn only_row(data: &std::path::Path, filter: &str, key: &str) -> (String, u64) {
     let out = query(data, &["-s", &format!("{key}/bytes"), "-o", "csv", filter]);
@@ -74,28 +83,16 @@ fn generated_traffic_gets_real_countries_and_ases() {
         "10.0.0.0/8 name=clients tenant=acme\nfd00::/16 name=clients6 tenant=acme\n",
     )
     .unwrap();
-    let cfg = data.join("flowsight.toml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let s = Serve::with_config(
+        &data,
+        &format!(
             "[enrich]\ngeoip = [{:?}]\nasn = [{:?}, {:?}]\nnetworks = {:?}\nas_source = \"database\"\n",
             geo.join("geo-whois-asn-country.mmdb"),
             geo.join("asn-ipv4.csv"),
             geo.join("asn-ipv6.csv"),
             nets
         ),
-    )
-    .unwrap();
-    let s = Serve::start(
-        &data.join("store"),
-        &[
-            "--config",
-            cfg.to_str().unwrap(),
-            "--listen",
-            "netflow://127.0.0.1:0",
-            "--flush-interval",
-            "200ms",
-        ],
+        "netflow://127.0.0.1:0",
     );
     let health = http_get(&s.http, "/api/v1/health");
     assert!(health.contains(r#""enrichment":"on""#), "{health}");
@@ -163,21 +160,15 @@ fn generated_traffic_gets_real_countries_and_ases() {
     assert!(all.lines().any(|l| l.contains(",US,")), "{all}");
 
     // Networks file: every client address is internal and tagged; servers are external.
-    let flows_total: u64 = query(&store, &["-s", "proto/flows", "-o", "csv", "-n", "0"])
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').nth(5).unwrap().parse::<u64>().unwrap())
-        .sum();
+    let flows_total = flows_of(
+        &query(&store, &["-s", "proto/flows", "-o", "csv", "-n", "0"]),
+        "",
+    );
     let internal = query(
         &store,
         &["-s", "srctenant/flows", "-o", "csv", "src internal"],
     );
-    let acme: u64 = internal
-        .lines()
-        .skip(1)
-        .filter(|l| l.contains(",acme,"))
-        .map(|l| l.split(',').nth(5).unwrap().parse::<u64>().unwrap())
-        .sum();
+    let acme = flows_of(&internal, ",acme,");
     let by_net = query(
         &store,
         &[
@@ -190,11 +181,7 @@ fn generated_traffic_gets_real_countries_and_ases() {
             "src net 10.0.0.0/8 or src net fd00::/16",
         ],
     );
-    let by_net: u64 = by_net
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').nth(5).unwrap().parse::<u64>().unwrap())
-        .sum();
+    let by_net = flows_of(&by_net, "");
     assert!(
         acme > 0 && acme == by_net && acme < flows_total,
         "{acme} {by_net} {flows_total}"
@@ -257,22 +244,10 @@ fn a_corrupt_database_is_reported_and_serve_runs_without_it() {
     std::fs::write(&bad, b"\x00\x01 definitely not a MaxMind DB").unwrap();
     let nets = dir.join("networks.txt");
     std::fs::write(&nets, "127.0.0.0/8 name=loopback\n").unwrap();
-    let cfg = dir.join("flowsight.toml");
-    std::fs::write(
-        &cfg,
-        format!("[enrich]\ngeoip = [{bad:?}]\nnetworks = {nets:?}\n"),
-    )
-    .unwrap();
-    let s = Serve::start(
-        &dir.join("store"),
-        &[
-            "--config",
-            cfg.to_str().unwrap(),
-            "--listen",
-            "netflow://127.0.0.1:0",
-            "--flush-interval",
-            "200ms",
-        ],
+    let s = Serve::with_config(
+        &dir,
+        &format!("[enrich]\ngeoip = [{bad:?}]\nnetworks = {nets:?}\n"),
+        "netflow://127.0.0.1:0",
     );
     let out = Command::new(bin())
         .args([
@@ -299,24 +274,12 @@ fn a_corrupt_database_is_reported_and_serve_runs_without_it() {
 #[test]
 fn interface_names_from_options_data_and_the_static_map() {
     let dir = tempdir("enrich-ifnames");
-    let cfg = dir.join("flowsight.toml");
     // The static map names ifIndex 3 too: the exporter's own name must win; ifIndex 5 only
     // has the static entry.
-    std::fs::write(
-        &cfg,
+    let s = Serve::with_config(
+        &dir,
         "[[enrich.interfaces]]\nexporter = \"127.0.0.1\"\nindex = 3\nname = \"static-3\"\nspeed = \"10G\"\n\n[[enrich.interfaces]]\nexporter = \"127.0.0.1\"\nindex = 5\nname = \"uplink-5\"\ndescription = \"to core\"\nspeed = \"100G\"\n",
-    )
-    .unwrap();
-    let s = Serve::start(
-        &dir.join("store"),
-        &[
-            "--config",
-            cfg.to_str().unwrap(),
-            "--listen",
-            "netflow://127.0.0.1:0",
-            "--flush-interval",
-            "200ms",
-        ],
+        "netflow://127.0.0.1:0",
     );
     #[rustfmt::skip]
     let options: &[u8] = &[

@@ -525,22 +525,10 @@ fn configuration_errors_are_clear_and_check_prints_the_effective_config() {
 #[test]
 fn allow_list_and_sampling_override_from_the_config_file() {
     let data = tempdir("serve-allow");
-    let cfg = data.join("flowsight.toml");
-    std::fs::write(
-        &cfg,
+    let s = Serve::with_config(
+        &data,
         "allow = [\"127.0.0.1/32\"]\n\n[[exporters]]\naddress = \"127.0.0.1\"\nsampling_rate = 100\n",
-    )
-    .unwrap();
-    let s = Serve::start(
-        &data.join("store"),
-        &[
-            "--config",
-            cfg.to_str().unwrap(),
-            "--listen",
-            "netflow://127.0.0.1:0",
-            "--flush-interval",
-            "200ms",
-        ],
+        "netflow://127.0.0.1:0",
     );
     let want = capture_totals("softflowd-v5");
     let from_other = send_capture("softflowd-v5", &s.addr("netflow"), "127.0.0.3:0");

@@ -119,6 +119,24 @@ impl Serve {
         }
     }
 
+    /// Writes `toml` to `dir/flowsight.toml` and starts serve with it on `dir/store`,
+    /// listening on `listen`, flushing every 200 ms.
+    pub fn with_config(dir: &Path, toml: &str, listen: &str) -> Serve {
+        let cfg = dir.join("flowsight.toml");
+        std::fs::write(&cfg, toml).unwrap();
+        Serve::start(
+            &dir.join("store"),
+            &[
+                "--config",
+                cfg.to_str().unwrap(),
+                "--listen",
+                listen,
+                "--flush-interval",
+                "200ms",
+            ],
+        )
+    }
+
     pub fn addr(&self, scheme: &str) -> String {
         self.listeners
             .iter()
