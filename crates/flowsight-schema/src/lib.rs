@@ -963,7 +963,8 @@ pub mod arrow {
             vec![""]
         } else {
             let r = super::sym::Resolver::new();
-            let mut remap: HashMap<u32, u32> = HashMap::new();
+            // Fx: the symbols are small integers, SipHash's DoS resistance buys nothing here.
+            let mut remap: rustc_hash::FxHashMap<u32, u32> = rustc_hash::FxHashMap::default();
             let mut values = Vec::new();
             let (mut last_in, mut last_out) = (u32::MAX, 0u32);
             for x in v.iter_mut() {

@@ -36,6 +36,7 @@ mod files;
 mod maintenance;
 mod rollup;
 mod scan;
+mod textcol;
 mod write;
 
 pub use files::{FileKind, FileMeta, partition_dir};

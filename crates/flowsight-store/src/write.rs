@@ -3,9 +3,16 @@
 use crate::files::{FileKind, FileMeta, file_name, partition_dir};
 use crate::{Store, StoreError, io_err};
 use flowsight_schema::FlowBatch;
-use parquet::arrow::ArrowWriter;
+use crate::textcol;
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::SchemaRef;
+use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
+use parquet::arrow::{ArrowSchemaConverter, add_encoded_arrow_schema_to_metadata};
 use parquet::basic::{Compression, ZstdLevel};
+use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
+use std::sync::Arc;
 use parquet::schema::types::ColumnPath;
 use std::fs::File;
 use std::path::Path;
@@ -83,9 +90,7 @@ fn properties(kind: FileKind, opts: &WriteOptions) -> WriterProperties {
             b = b.set_column_statistics_enabled(ColumnPath::from(f.name), EnabledStatistics::None);
         }
         // Enrichment text (countries, AS names, tags): no min/max (string comparisons per
-        // value). Dictionaries follow the file kind like every column: building one hashes
-        // every row's string, which took half the collector's CPU at 400k flows/s (perf);
-        // compaction, off the hot path, dictionary-encodes them.
+        // value). Their dictionaries come from `textcol`, whatever these properties say.
         if f.kind == flowsight_schema::Kind::Text {
             b = b.set_column_statistics_enabled(ColumnPath::from(f.name), EnabledStatistics::None);
         }
@@ -198,6 +203,67 @@ impl Prepared {
     }
 }
 
+/// Writes `rbs` as one Parquet file: arrow-rs encodes every column but the enrichment text
+/// ones, which [`textcol`] encodes from their dictionary keys (see there why).
+fn encode(
+    f: File,
+    schema: SchemaRef,
+    rbs: &[RecordBatch],
+    mut props: WriterProperties,
+    row_group_rows: usize,
+) -> Result<File, ParquetError> {
+    let codec = textcol::chunk_codec(props.compression(&ColumnPath::from("src_country")));
+    let pschema = ArrowSchemaConverter::new().convert(&schema)?;
+    add_encoded_arrow_schema_to_metadata(&schema, &mut props);
+    let mut fw = SerializedFileWriter::new(f, pschema.root_schema_ptr(), Arc::new(props))?;
+    let factory = ArrowRowGroupWriterFactory::new(&fw, schema.clone());
+    for (gi, group) in row_groups(rbs, row_group_rows.max(1)).iter().enumerate() {
+        let writers = factory.create_column_writers(gi)?;
+        let mut rg = fw.next_row_group()?;
+        for (ci, (field, mut w)) in schema.fields().iter().zip(writers).enumerate() {
+            let arrays: Vec<&ArrayRef> = group.iter().map(|rb| rb.column(ci)).collect();
+            if textcol::handles(field.data_type())
+                && let Some(descr) = pschema.columns().get(ci)
+                && let Some(c) = textcol::encode(descr.clone(), &arrays, codec)?
+            {
+                rg.append_column(&c.bytes, c.close)?;
+                continue;
+            }
+            for a in arrays {
+                for leaf in compute_leaves(field, a)? {
+                    w.write(&leaf)?;
+                }
+            }
+            w.close()?.append_to_row_group(&mut rg)?;
+        }
+        rg.close()?;
+    }
+    fw.into_inner()
+}
+
+/// Splits `rbs` into row groups of at most `max` rows (slices share the buffers).
+fn row_groups(rbs: &[RecordBatch], max: usize) -> Vec<Vec<RecordBatch>> {
+    let mut groups = vec![Vec::new()];
+    let mut in_group = 0;
+    for rb in rbs {
+        let mut off = 0;
+        while off < rb.num_rows() {
+            if in_group == max {
+                groups.push(Vec::new());
+                in_group = 0;
+            }
+            let n = (rb.num_rows() - off).min(max - in_group);
+            if let Some(g) = groups.last_mut() {
+                g.push(rb.slice(off, n));
+            }
+            off += n;
+            in_group += n;
+        }
+    }
+    groups.retain(|g| !g.is_empty());
+    groups
+}
+
 pub(crate) fn write_in(
     dir: &Path,
     batch: &Prepared,
@@ -225,11 +291,8 @@ pub(crate) fn write_in(
         message: e.to_string(),
     };
     let res = (|| {
-        let mut w = ArrowWriter::try_new(f, schema, Some(properties(kind, opts))).map_err(perr)?;
-        for rb in &batch.rbs {
-            w.write(rb).map_err(perr)?;
-        }
-        let f = w.into_inner().map_err(perr)?;
+        let f = encode(f, schema, &batch.rbs, properties(kind, opts), opts.row_group_rows)
+            .map_err(perr)?;
         if opts.sync {
             f.sync_all().map_err(io_err("sync", &tmp))?;
         }

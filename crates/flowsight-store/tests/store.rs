@@ -449,3 +449,103 @@ fn rollups_sum_what_the_flows_hold_in_every_tier() {
     assert_eq!(h1.len(), 3 * 4);
     assert!(h1.iter().all(|(k, _)| k.bucket_ns % HOUR == 0));
 }
+
+/// A batch of `n` flows whose enrichment text columns hold runs (countries change every 20
+/// rows), many distinct values (3 000 cities) and empty strings.
+fn enriched(n: usize, seed: u64) -> FlowBatch {
+    use flowsight_schema::sym::intern;
+    let mut b = flows(n, T0 + seed * 1_000, 1_000_000, seed);
+    b.materialize(&["src_country", "dst_city", "in_if_name"]);
+    for i in 0..n {
+        b.src_country[i] = intern(["US", "DE", "FR", ""][(i / 20) % 4]);
+        b.dst_city[i] = intern(&format!("city {}", (i as u64 * 7919 + seed) % 3000));
+        b.in_if_name[i] = if i % 2 == 0 {
+            intern(&format!("ge-0/0/{seed}"))
+        } else {
+            0
+        };
+    }
+    b
+}
+
+fn all_records(s: &Store) -> Vec<FlowRecord> {
+    let names: Vec<&str> = flowsight_schema::FIELDS.iter().map(|f| f.name).collect();
+    let out = s
+        .scan(TimeRange::ALL, &names, Vec::new, |acc: &mut Vec<_>, b| {
+            acc.extend(b.iter())
+        })
+        .unwrap();
+    let mut v: Vec<FlowRecord> = out.parts.into_iter().flatten().collect();
+    v.sort_by_key(|r| (r.time_flow_start_ns, r.bytes));
+    v
+}
+
+#[test]
+fn text_columns_round_trip_dictionary_encoded_through_flush_and_compaction() {
+    use parquet::basic::Encoding;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    // More rows than one data page (65 536), plus batches with dictionaries of their own.
+    let batches = vec![enriched(70_000, 1), enriched(100, 2), enriched(33, 3)];
+    let mut want: Vec<FlowRecord> = batches.iter().flat_map(|b| b.iter()).collect();
+    want.sort_by_key(|r| (r.time_flow_start_ns, r.bytes));
+    let f = s
+        .write_prepared(
+            &flowsight_store::Prepared::from_batches(batches),
+            T0,
+            &WriteOptions::default(),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(all_records(&s), want);
+
+    // The file says what it is: dictionary pages, and the strings as any reader sees them.
+    let file = std::fs::File::open(&f.path).unwrap();
+    let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    let md = r.metadata().clone();
+    let col = md
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.name() == "dst_city")
+        .unwrap();
+    let chunk = md.row_group(0).column(col);
+    assert!(
+        chunk.encodings().any(|e| e == Encoding::RLE_DICTIONARY),
+        "{:?}",
+        chunk.encodings().collect::<Vec<_>>()
+    );
+    assert!(chunk.dictionary_page_offset().is_some());
+    let mut cities = std::collections::BTreeSet::new();
+    for rb in r.build().unwrap() {
+        let rb = rb.unwrap();
+        use arrow_array::cast::AsArray;
+        let d = rb
+            .column_by_name("dst_city")
+            .unwrap()
+            .as_dictionary::<arrow_array::types::UInt32Type>();
+        let d = d.downcast_dict::<arrow_array::StringArray>().unwrap();
+        cities.extend(d.into_iter().map(|v| v.unwrap().to_string()));
+    }
+    assert_eq!(cities.len(), 3000);
+    assert!(cities.contains("city 1"), "{:?}", cities.first());
+
+    // Compaction reads them back and writes them again (dictionaries merged per file).
+    s.write(enriched(50, 4), T0, &WriteOptions::default())
+        .unwrap();
+    want.extend(enriched(50, 4).iter());
+    want.sort_by_key(|r| (r.time_flow_start_ns, r.bytes));
+    let rep = flowsight_store::compact(
+        &s,
+        &CompactOptions {
+            min_age_ns: 0,
+            target_rows: 1_000_000,
+            write: WriteOptions::default(),
+        },
+        flowsight_store::now_ns(),
+    )
+    .unwrap();
+    assert_eq!(rep.inputs, 2, "{rep:?}");
+    assert_eq!(all_records(&s), want);
+}

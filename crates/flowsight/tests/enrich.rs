@@ -194,6 +194,26 @@ fn generated_traffic_gets_real_countries_and_ases() {
     assert_eq!(v["dst_as_name"], "Google LLC");
     assert_eq!(v["src_net_tenant"], "acme");
     assert_eq!(v["src_internal"], 1);
+
+    // DuckDB, without flowsight, reads the text columns (flowsight writes their dictionary
+    // pages itself) and counts what the filter language counts.
+    let us = flows_of(
+        &query(&store, &["-s", "proto/flows", "-o", "csv", "-n", "0", "dst geo US"]),
+        "",
+    );
+    let glob = store.join("flows/**/*.parquet");
+    let row = duckdb_row(&format!(
+        "SELECT count(*) FILTER (WHERE dst_country = 'US'), \
+                max(dst_as_name) FILTER (WHERE dst_addr = unhex('00000000000000000000FFFF08080808')), \
+                count(*) FILTER (WHERE src_net_tenant = 'acme') \
+         FROM read_parquet('{}', union_by_name = true)",
+        glob.display()
+    ));
+    assert_eq!(
+        row,
+        vec![us.to_string(), "Google LLC".into(), acme.to_string()],
+        "DuckDB disagrees"
+    );
     let _ = std::fs::remove_dir_all(&data);
 }
 

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Serve, query, root, tempdir};
+use common::{Serve, duckdb_python, query, root, tempdir};
 use flowsight_schema::{FlowRecord, addr_from_ip};
 use flowsight_wire::{ExportEncoder, IpfixEncoder};
 use serde_json::Value;
@@ -97,22 +97,6 @@ fn flows_are_queryable_within_five_seconds_and_equal_the_capture() {
     });
     assert_eq!(r, want);
     let _ = std::fs::remove_dir_all(&data);
-}
-
-/// A Python with the `duckdb` module: `FLOWSIGHT_PYTHON` (scripts/test.sh makes a virtualenv)
-/// or `python3`.
-fn duckdb_python() -> String {
-    let py = std::env::var("FLOWSIGHT_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&py)
-        .args(["-c", "import duckdb"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "{py} cannot import duckdb: run ./scripts/test.sh (it makes a virtualenv with it), or \
-         python3 -m venv v && v/bin/pip install duckdb && export FLOWSIGHT_PYTHON=$PWD/v/bin/python"
-    );
-    py
 }
 
 #[test]

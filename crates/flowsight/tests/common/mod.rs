@@ -198,6 +198,44 @@ impl Drop for Serve {
 }
 
 /// A bare HTTP/1.1 GET (no client library needed for tests).
+/// A Python with the `duckdb` module: `FLOWSIGHT_PYTHON` (scripts/test.sh makes a virtualenv)
+/// or `python3`.
+pub fn duckdb_python() -> String {
+    let py = std::env::var("FLOWSIGHT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&py)
+        .args(["-c", "import duckdb"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "{py} cannot import duckdb: run ./scripts/test.sh (it makes a virtualenv with it), or \
+         python3 -m venv v && v/bin/pip install duckdb && export FLOWSIGHT_PYTHON=$PWD/v/bin/python"
+    );
+    py
+}
+
+/// The first row of DuckDB's answer to `sql`, one string per column.
+pub fn duckdb_row(sql: &str) -> Vec<String> {
+    let py = duckdb_python();
+    let out = Command::new(&py)
+        .args([
+            "-c",
+            &format!("import duckdb; print(*duckdb.sql({sql:?}).fetchall()[0], sep='\\t')"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "duckdb: {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim_end()
+        .split('\t')
+        .map(str::to_string)
+        .collect()
+}
+
 pub fn http_get(addr: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
