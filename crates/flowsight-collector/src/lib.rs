@@ -24,6 +24,7 @@
 
 pub mod config;
 pub mod metrics;
+mod priority;
 mod sink;
 mod stream;
 mod udp;

@@ -219,13 +219,29 @@ pub(crate) fn chunk_codec(codec: Compression) -> Compression {
     }
 }
 
+thread_local! {
+    /// One zstd context per writer thread and level: creating one per page allocated (and
+    /// page-faulted) its tables for every page.
+    static ZSTD: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 fn compress(codec: Compression, data: Vec<u8>) -> Result<Bytes, ParquetError> {
-    match codec {
-        Compression::ZSTD(level) => zstd::bulk::compress(&data, level.compression_level())
-            .map(Bytes::from)
-            .map_err(|e| ParquetError::External(Box::new(e))),
-        _ => Ok(Bytes::from(data)),
-    }
+    let Compression::ZSTD(level) = codec else {
+        return Ok(Bytes::from(data));
+    };
+    let level = level.compression_level();
+    let err = |e: std::io::Error| ParquetError::External(Box::new(e));
+    ZSTD.with(|z| {
+        let mut z = z.borrow_mut();
+        if z.as_ref().is_none_or(|(l, _)| *l != level) {
+            *z = Some((level, zstd::bulk::Compressor::new(level).map_err(err)?));
+        }
+        match z.as_mut() {
+            Some((_, c)) => c.compress(&data).map(Bytes::from).map_err(err),
+            None => Ok(Bytes::from(data)),
+        }
+    })
 }
 
 /// Bits needed for values up to `max`; at least 1 (some readers mishandle width 0).
