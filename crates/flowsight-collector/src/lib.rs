@@ -24,7 +24,6 @@
 
 pub mod config;
 pub mod metrics;
-mod priority;
 mod sink;
 mod stream;
 mod udp;
@@ -172,8 +171,22 @@ pub struct Running {
     data: PathBuf,
 }
 
+/// Turns transparent huge pages off for this process.
+///
+/// Why: column buffers are allocated by the workers and freed by the store's threads, so the
+/// allocator keeps asking for fresh memory, and with THP each first touch faulted in and
+/// zeroed a 2 MiB page: two thirds of a decode worker's time with every enrichment source
+/// (perf, `clear_page_erms`), and 18% of all CPU without (10.8 s instead of 13.2 s for
+/// 6 M flows at 500k/s; 13.1 s instead of 18.1 s enriched; BENCHMARKS.md).
+fn no_huge_pages() {
+    if let Err(e) = nix::sys::prctl::set_thp_disable(true) {
+        tracing::debug!(error = %e, "cannot turn transparent huge pages off");
+    }
+}
+
 /// Starts listeners, workers and the store writer.
 pub fn start(settings: &Settings) -> Result<Running, CollectorError> {
+    no_huge_pages();
     let store = flowsight_store::Store::open(&settings.data)?;
     let enrich = if settings.enrich.is_empty() {
         None

@@ -117,7 +117,6 @@ fn writer(
     closing: &AtomicBool,
     queued: &std::sync::atomic::AtomicU64,
 ) {
-    crate::priority::background();
     let c = &shared.counters;
     let opts = WriteOptions::default();
     let mut errors = RateLimit::default();
@@ -199,8 +198,6 @@ impl Upkeep {
     }
 
     pub(crate) fn run(self) {
-        // Compaction and retention are background work too.
-        crate::priority::background();
         let c = &self.shared.counters;
         let period = Duration::from_secs(10);
         let mut last = Instant::now();
