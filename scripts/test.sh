@@ -31,6 +31,7 @@ fi
 
 # DuckDB (from PyPI, in a virtualenv beside the build) reads the store's Parquet files in
 # the tests, as users' tools would: the files must not need flowsight to be read.
+# openapi-spec-validator checks the API's OpenAPI document.
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   echo "test.sh: installing python3-venv"
   SUDO=""
@@ -39,10 +40,10 @@ if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q python3-venv
 fi
 VENV="${CARGO_TARGET_DIR:-target}/test-venv"
-if ! "$VENV/bin/python" -c 'import duckdb' >/dev/null 2>&1; then
-  echo "test.sh: creating $VENV with duckdb"
+if ! "$VENV/bin/python" -c 'import duckdb, openapi_spec_validator' >/dev/null 2>&1; then
+  echo "test.sh: creating $VENV with duckdb and openapi-spec-validator"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q duckdb
+  "$VENV/bin/pip" install -q duckdb openapi-spec-validator
 fi
 export FLOWSIGHT_PYTHON="$(cd "$(dirname "$VENV")" && pwd)/$(basename "$VENV")/bin/python"
 

@@ -7,10 +7,11 @@
 
 use crate::aggregate::{AggAcc, AggKey, AggOrder, AggRow};
 use crate::filter::Expr;
-use crate::stats::{Order, Stat, StatAcc, StatKey, VALUE_COLUMNS, key_columns};
+use crate::stats::{Order, Stat, StatAcc, StatKey, VALUE_COLUMNS, key_columns, key_values};
 use flowsight_schema::{FIELDS, FlowBatch};
 pub use flowsight_store::TimeRange;
 use flowsight_store::{ScanReport, Store, StoreError};
+use rustc_hash::FxHashMap;
 
 /// What a query selects.
 #[derive(Debug, Clone)]
@@ -38,6 +39,9 @@ pub enum QueryError {
 /// Facts about how a query ran (for `--explain` and the API's diagnostics).
 pub type ScanInfo = ScanReport;
 
+/// The most buckets one series query returns (a week of minutes is 10 080).
+pub const MAX_BUCKETS: usize = 20_000;
+
 /// What every backend answers.
 pub trait Engine {
     /// Top `n` values of `key` by `order`.
@@ -62,6 +66,33 @@ pub trait Engine {
         q: &Query,
         limit: Option<usize>,
     ) -> Result<(FlowBatch, Totals, ScanInfo), QueryError>;
+    /// Traffic per time bucket of `bucket_ns`, split by the top `k` values of `key` (ranked
+    /// by `order` over the whole range, as `stat` ranks them) plus one "other" series.
+    fn series(
+        &self,
+        q: &Query,
+        key: StatKey,
+        order: Order,
+        k: usize,
+        bucket_ns: u64,
+    ) -> Result<(Series, ScanInfo), QueryError>;
+}
+
+/// Flows, packets and bytes of one series in one bucket.
+pub type Counts = (u64, u64, u64);
+
+/// A time series split by a key: `buckets[t][s]` holds series `s` (the top values in
+/// `names` order, then "other") in the bucket starting at `start_ns + t * bucket_ns`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Bucket width, ns.
+    pub bucket_ns: u64,
+    /// Start of the first bucket, ns (0 when there is no flow).
+    pub start_ns: u64,
+    /// The top values, rendered as `stat` renders them; "other" follows them.
+    pub names: Vec<String>,
+    /// Per bucket, one entry per name plus "other".
+    pub buckets: Vec<Vec<Counts>>,
 }
 
 /// The engine over the embedded store.
@@ -93,6 +124,34 @@ fn columns(q: &Query, extra: &[&'static str]) -> Vec<&'static str> {
         }
     }
     c
+}
+
+/// The first `n` flows of `b` by start time; ties are broken by the flow's own fields, so
+/// the order is the same whatever order files and threads delivered them in (pagination
+/// relies on it).
+fn earliest(b: &FlowBatch, n: usize) -> FlowBatch {
+    let key = |i: u32| {
+        let i = i as usize;
+        (
+            b.time_flow_start_ns[i],
+            b.time_flow_end_ns[i],
+            b.src_addr[i],
+            b.dst_addr[i],
+            b.src_port[i],
+            b.dst_port[i],
+            b.proto[i],
+            b.bytes[i],
+            b.packets[i],
+            b.sampler_address[i],
+        )
+    };
+    let mut idx: Vec<u32> = (0..b.len() as u32).collect();
+    if n < idx.len() {
+        idx.select_nth_unstable_by_key(n, |&i| key(i));
+        idx.truncate(n);
+    }
+    idx.sort_by_key(|&i| key(i));
+    b.take(&idx)
 }
 
 #[inline]
@@ -186,6 +245,12 @@ impl Engine for Embedded {
                 }
                 let mut sel = b.take(&idx);
                 acc.append(&mut sel);
+                // Row budget: with a limit, each part keeps only its earliest flows.
+                if let Some(l) = limit
+                    && acc.len() > 2 * l + 65_536
+                {
+                    *acc = earliest(acc, l);
+                }
             },
         )?;
         let mut all = FlowBatch::default();
@@ -194,11 +259,101 @@ impl Engine for Embedded {
             all.append(&mut b);
             tot.merge(&t);
         }
-        let mut idx: Vec<u32> = (0..all.len() as u32).collect();
-        idx.sort_by_key(|&i| (all.time_flow_start_ns[i as usize], i));
-        if let Some(l) = limit {
-            idx.truncate(l);
+        Ok((earliest(&all, limit.unwrap_or(usize::MAX)), tot, out.report))
+    }
+
+    fn series(
+        &self,
+        q: &Query,
+        key: StatKey,
+        order: Order,
+        k: usize,
+        bucket_ns: u64,
+    ) -> Result<(Series, ScanInfo), QueryError> {
+        if bucket_ns == 0 {
+            return Err(QueryError::Invalid(
+                "the bucket must be longer than 0".into(),
+            ));
         }
-        Ok((all.take(&idx), tot, out.report))
+        // Two passes: the top values over the whole range, then every flow into its bucket
+        // and series. The ranking is the statistic's own, so the series agree with `-s`.
+        let (top, _) = self.stat(q, key, order, k)?;
+        let index: FxHashMap<u128, usize> = top
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.raw, i))
+            .collect();
+        let other = top.rows.len();
+        let cols = columns(q, &key_columns(key));
+        let out = self.store.scan(
+            q.range,
+            &cols,
+            FxHashMap::<(u64, usize), Counts>::default,
+            |acc, b| {
+                let mut vals = Vec::with_capacity(2);
+                for i in 0..b.len() {
+                    if !selected(q, b, i) {
+                        continue;
+                    }
+                    let t = b.time_flow_start_ns[i] / bucket_ns;
+                    vals.clear();
+                    key_values(b, i, key, &mut vals);
+                    for v in &vals {
+                        let s = index.get(v).copied().unwrap_or(other);
+                        let c = acc.entry((t, s)).or_insert((0, 0, 0));
+                        c.0 += 1;
+                        c.1 += b.packets[i];
+                        c.2 += b.bytes[i];
+                    }
+                }
+            },
+        )?;
+        let mut all: FxHashMap<(u64, usize), Counts> = FxHashMap::default();
+        for p in out.parts {
+            for (k, v) in p {
+                let c = all.entry(k).or_insert((0, 0, 0));
+                c.0 += v.0;
+                c.1 += v.1;
+                c.2 += v.2;
+            }
+        }
+        // Buckets span the asked range when it is bounded, else the flows found.
+        let first = all.keys().map(|k| k.0).min();
+        let last = all.keys().map(|k| k.0).max();
+        let lo = if q.range.since > 0 {
+            Some(q.range.since / bucket_ns)
+        } else {
+            first
+        };
+        let hi = if q.range.until < u64::MAX {
+            Some(q.range.until.saturating_sub(1) / bucket_ns)
+        } else {
+            last
+        };
+        let mut series = Series {
+            bucket_ns,
+            start_ns: 0,
+            names: top.rows.iter().map(|r| r.value.clone()).collect(),
+            buckets: Vec::new(),
+        };
+        if let (Some(lo), Some(hi)) = (lo, hi)
+            && hi >= lo
+        {
+            let n = (hi - lo + 1) as usize;
+            if n > MAX_BUCKETS {
+                return Err(QueryError::Invalid(format!(
+                    "{n} buckets: at most {MAX_BUCKETS}; choose a longer bucket or a shorter range"
+                )));
+            }
+            series.start_ns = lo * bucket_ns;
+            series.buckets = vec![vec![(0, 0, 0); other + 1]; n];
+            for ((t, s), c) in all {
+                if t >= lo && t <= hi {
+                    series.buckets[(t - lo) as usize][s] = c;
+                }
+            }
+        }
+        Ok((series, out.report))
     }
 }

@@ -196,9 +196,13 @@ pub struct Stat {
     pub rows: Vec<Row>,
     /// Flows, packets, bytes over every matching flow (for the percent columns).
     pub totals: (u64, u64, u64),
+    /// Flows, packets, bytes of the values left out of `rows` (the "other" bucket). For a
+    /// two-sided key (`ip`, `port`, ...) a flow counts once per side, as in the rows.
+    pub other: (u64, u64, u64),
 }
 
-fn key_values(b: &FlowBatch, i: usize, k: StatKey, out: &mut Vec<u128>) {
+/// The raw values of key `k` for flow `i` (two for a two-sided key).
+pub(crate) fn key_values(b: &FlowBatch, i: usize, k: StatKey, out: &mut Vec<u128>) {
     let a = |x: &[u8; 16]| u128::from_be_bytes(*x);
     match k {
         StatKey::SrcIp => out.push(a(&b.src_addr[i])),
@@ -430,9 +434,13 @@ impl StatAcc {
             .map(|(k, s)| (rank(&row(k, &s)), k, s))
             .collect();
         let cmp = |x: &(u64, u128, Sums), y: &(u64, u128, Sums)| y.0.cmp(&x.0).then(x.1.cmp(&y.1));
+        let mut other = (0, 0, 0);
         // Only the top n need ordering: select them first (linear), then sort those.
         if n < rows.len() {
             rows.select_nth_unstable_by(n, cmp);
+            for (_, _, s) in &rows[n..] {
+                other = (other.0 + s.flows, other.1 + s.packets, other.2 + s.bytes);
+            }
             rows.truncate(n);
         }
         rows.sort_unstable_by(cmp);
@@ -447,6 +455,7 @@ impl StatAcc {
                 })
                 .collect(),
             totals: self.totals,
+            other,
         }
     }
 }

@@ -96,17 +96,33 @@ fn enrich(b: &mut FlowBatch) {
                 [0; 6]
             };
             if src {
-                (b.src_country[i], b.src_region[i], b.src_city[i], b.src_as_name[i]) =
-                    (country, region, city, as_name);
-                (b.src_net_name[i], b.src_net_role[i], b.src_net_site[i]) = (tags[0], tags[1], tags[2]);
-                (b.src_net_region[i], b.src_net_tenant[i], b.src_net_labels[i]) =
-                    (tags[3], tags[4], tags[5]);
+                (
+                    b.src_country[i],
+                    b.src_region[i],
+                    b.src_city[i],
+                    b.src_as_name[i],
+                ) = (country, region, city, as_name);
+                (b.src_net_name[i], b.src_net_role[i], b.src_net_site[i]) =
+                    (tags[0], tags[1], tags[2]);
+                (
+                    b.src_net_region[i],
+                    b.src_net_tenant[i],
+                    b.src_net_labels[i],
+                ) = (tags[3], tags[4], tags[5]);
             } else {
-                (b.dst_country[i], b.dst_region[i], b.dst_city[i], b.dst_as_name[i]) =
-                    (country, region, city, as_name);
-                (b.dst_net_name[i], b.dst_net_role[i], b.dst_net_site[i]) = (tags[0], tags[1], tags[2]);
-                (b.dst_net_region[i], b.dst_net_tenant[i], b.dst_net_labels[i]) =
-                    (tags[3], tags[4], tags[5]);
+                (
+                    b.dst_country[i],
+                    b.dst_region[i],
+                    b.dst_city[i],
+                    b.dst_as_name[i],
+                ) = (country, region, city, as_name);
+                (b.dst_net_name[i], b.dst_net_role[i], b.dst_net_site[i]) =
+                    (tags[0], tags[1], tags[2]);
+                (
+                    b.dst_net_region[i],
+                    b.dst_net_tenant[i],
+                    b.dst_net_labels[i],
+                ) = (tags[3], tags[4], tags[5]);
             }
         }
         let (i_in, i_out) = (u64::from(b.in_if[i] % 16), u64::from(b.out_if[i] % 16));

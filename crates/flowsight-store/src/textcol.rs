@@ -78,7 +78,9 @@ pub(crate) fn encode(
 
     // One dictionary for the chunk. Batches of one flush usually share theirs (same Arc);
     // otherwise values are merged once per distinct value, never per row.
-    let shared = dicts.iter().all(|d| Arc::ptr_eq(d.values(), first.values()));
+    let shared = dicts
+        .iter()
+        .all(|d| Arc::ptr_eq(d.values(), first.values()));
     let mut values: Vec<&str> = Vec::new();
     let mut keys: Vec<u32> = Vec::with_capacity(rows);
     if shared {
@@ -145,7 +147,12 @@ pub(crate) fn encode(
             if def > 0 {
                 // Every value is present: one RLE run of the maximum level.
                 let mut levels = Vec::with_capacity(8);
-                rle_run(&mut levels, page_keys.len(), def as u32, bit_width(def as u32));
+                rle_run(
+                    &mut levels,
+                    page_keys.len(),
+                    def as u32,
+                    bit_width(def as u32),
+                );
                 body.extend_from_slice(&(levels.len() as u32).to_le_bytes());
                 body.extend_from_slice(&levels);
             }
@@ -175,7 +182,11 @@ pub(crate) fn encode(
     let bytes = Bytes::from(sink.into_inner()?);
     let metadata = ColumnChunkMetaData::builder(descr)
         .set_compression(codec)
-        .set_encodings(vec![Encoding::PLAIN, Encoding::RLE, Encoding::RLE_DICTIONARY])
+        .set_encodings(vec![
+            Encoding::PLAIN,
+            Encoding::RLE,
+            Encoding::RLE_DICTIONARY,
+        ])
         .set_page_encoding_stats(vec![
             PageEncodingStats {
                 page_type: PageType::DICTIONARY_PAGE,

@@ -1,21 +1,21 @@
 //! Atomic Parquet file writes.
 
 use crate::files::{FileKind, FileMeta, file_name, partition_dir};
-use crate::{Store, StoreError, io_err};
-use flowsight_schema::FlowBatch;
 use crate::textcol;
+use crate::{Store, StoreError, io_err};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
+use flowsight_schema::FlowBatch;
 use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::arrow::{ArrowSchemaConverter, add_encoded_arrow_schema_to_metadata};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
-use std::sync::Arc;
 use parquet::schema::types::ColumnPath;
 use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Compression of a file's pages.
@@ -291,8 +291,14 @@ pub(crate) fn write_in(
         message: e.to_string(),
     };
     let res = (|| {
-        let f = encode(f, schema, &batch.rbs, properties(kind, opts), opts.row_group_rows)
-            .map_err(perr)?;
+        let f = encode(
+            f,
+            schema,
+            &batch.rbs,
+            properties(kind, opts),
+            opts.row_group_rows,
+        )
+        .map_err(perr)?;
         if opts.sync {
             f.sync_all().map_err(io_err("sync", &tmp))?;
         }

@@ -1,9 +1,9 @@
 //! `flowsight serve`: the collector daemon. Receives flow exports, stores them in the embedded
-//! store, and serves metrics (and later the API and portal) over HTTP.
+//! store, and serves metrics and the REST API (`flowsight-web`) over HTTP.
 
 use anyhow::{Context, Result};
 use clap::Args;
-use flowsight_collector::{Config, Shared};
+use flowsight_collector::Config;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,7 +85,9 @@ pub fn run(a: ServeArgs) -> Result<()> {
     eprintln!("flowsight: http on http://{http_addr} (metrics at /metrics)");
     eprintln!("flowsight: storing flows in {}", settings.data.display());
 
-    let shared = running.shared.clone();
+    // The API reads the store the collector writes (opened once it exists).
+    let api = flowsight_web::Api::open(&settings.data, Some(running.shared.clone()))
+        .context("cannot open the store for the API")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("fs-http")
@@ -97,7 +99,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
     let server = rt.spawn(async move {
         http.set_nonblocking(true)?;
         let l = tokio::net::TcpListener::from_std(http)?;
-        axum::serve(l, app(shared))
+        axum::serve(l, flowsight_web::router(api))
             .with_graceful_shutdown(async move { hs.notified().await })
             .await
     });
@@ -119,59 +121,4 @@ pub fn run(a: ServeArgs) -> Result<()> {
     }
     eprintln!("flowsight: stopped");
     Ok(())
-}
-
-/// The HTTP routes (built separately so tests can call them without a socket).
-pub fn app(shared: Arc<Shared>) -> axum::Router {
-    use axum::routing::get;
-    axum::Router::new()
-        .route(
-            "/metrics",
-            get({
-                let s = shared.clone();
-                move || async move {
-                    (
-                        [("content-type", "text/plain; version=0.0.4")],
-                        s.render_prometheus(),
-                    )
-                }
-            }),
-        )
-        .route(
-            "/api/v1/health",
-            get({
-                let s = shared.clone();
-                move || async move {
-                    // The portal shows "enrichment is off" from this.
-                    let (enrichment, sources) = match &s.enrich {
-                        Some(e) => ("on", e.current().describe()),
-                        None => ("off", Vec::new()),
-                    };
-                    axum::Json(serde_json::json!({
-                        "status": "ok",
-                        "version": env!("CARGO_PKG_VERSION"),
-                        "enrichment": enrichment,
-                        "enrichment_sources": sources,
-                    }))
-                }
-            }),
-        )
-        .route(
-            "/api/v1/exporters",
-            get({
-                let s = shared.clone();
-                move || async move {
-                    let v: Vec<serde_json::Value> = s
-                        .exporters()
-                        .into_iter()
-                        .map(|(ip, e)| {
-                            let mut o = serde_json::to_value(&e).unwrap_or_default();
-                            o["address"] = serde_json::Value::String(ip.to_string());
-                            o
-                        })
-                        .collect();
-                    axum::Json(v)
-                }
-            }),
-        )
 }

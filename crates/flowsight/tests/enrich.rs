@@ -198,7 +198,10 @@ fn generated_traffic_gets_real_countries_and_ases() {
     // DuckDB, without flowsight, reads the text columns (flowsight writes their dictionary
     // pages itself) and counts what the filter language counts.
     let us = flows_of(
-        &query(&store, &["-s", "proto/flows", "-o", "csv", "-n", "0", "dst geo US"]),
+        &query(
+            &store,
+            &["-s", "proto/flows", "-o", "csv", "-n", "0", "dst geo US"],
+        ),
         "",
     );
     let glob = store.join("flows/**/*.parquet");

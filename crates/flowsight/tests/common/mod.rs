@@ -198,20 +198,25 @@ impl Drop for Serve {
 }
 
 /// A bare HTTP/1.1 GET (no client library needed for tests).
-/// A Python with the `duckdb` module: `FLOWSIGHT_PYTHON` (scripts/test.sh makes a virtualenv)
-/// or `python3`.
-pub fn duckdb_python() -> String {
+/// A Python that can import `module` (pip package `package`): `FLOWSIGHT_PYTHON`
+/// (scripts/test.sh makes a virtualenv with every one the tests use) or `python3`.
+pub fn python_with(module: &str, package: &str) -> String {
     let py = std::env::var("FLOWSIGHT_PYTHON").unwrap_or_else(|_| "python3".into());
     let ok = Command::new(&py)
-        .args(["-c", "import duckdb"])
+        .args(["-c", &format!("import {module}")])
         .output()
         .is_ok_and(|o| o.status.success());
     assert!(
         ok,
-        "{py} cannot import duckdb: run ./scripts/test.sh (it makes a virtualenv with it), or \
-         python3 -m venv v && v/bin/pip install duckdb && export FLOWSIGHT_PYTHON=$PWD/v/bin/python"
+        "{py} cannot import {module}: run ./scripts/test.sh (it makes a virtualenv with it), or \
+         python3 -m venv v && v/bin/pip install {package} && export FLOWSIGHT_PYTHON=$PWD/v/bin/python"
     );
     py
+}
+
+/// A Python with the `duckdb` module.
+pub fn duckdb_python() -> String {
+    python_with("duckdb", "duckdb")
 }
 
 /// The first row of DuckDB's answer to `sql`, one string per column.
@@ -234,6 +239,26 @@ pub fn duckdb_row(sql: &str) -> Vec<String> {
         .split('\t')
         .map(str::to_string)
         .collect()
+}
+
+/// Status, headers and body of `GET path`.
+pub fn http_get_full(addr: &str, path: &str) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut all = String::new();
+    s.read_to_string(&mut all).unwrap();
+    let (head, body) = all.split_once("\r\n\r\n").unwrap_or((&all, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_string(), body.to_string())
 }
 
 pub fn http_get(addr: &str, path: &str) -> String {

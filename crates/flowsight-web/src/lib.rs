@@ -1,0 +1,896 @@
+//! flowsight's northbound REST API, served by `flowsight serve` on its HTTP port.
+//!
+//! Every route lives under `/api/v1/` and is described by the OpenAPI 3 document at
+//! `/api/v1/openapi.json`, generated from the handlers below ([`ApiDoc`]). Queries go through
+//! the same [`Engine`] and filter language as `flowsight query`, so the API and the CLI give
+//! the same numbers. Each query runs on a blocking thread under a budget ([`Budget`]): at most
+//! a few at once and a time limit, so one heavy request cannot starve the collector.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! let api = flowsight_web::Api::open("/var/lib/flowsight", None).unwrap();
+//! let app = flowsight_web::router(api);
+//! let l = tokio::net::TcpListener::bind("127.0.0.1:8080").await.unwrap();
+//! axum::serve(l, app).await.unwrap();
+//! # }
+//! ```
+
+mod error;
+
+pub use error::{ApiError, ErrorBody};
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query as Q, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use flowsight_collector::Shared;
+use flowsight_query::aggregate::{AggOrder, parse_keys, parse_order};
+use flowsight_query::engine::{Embedded, Engine, MAX_BUCKETS, Query, ScanInfo, TimeRange};
+use flowsight_query::filter::{Expr, parse};
+use flowsight_query::stats::{Order, parse_spec};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+/// Limits every query runs under.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    /// Queries running at once; more wait (within `timeout`) for a slot.
+    pub concurrent: usize,
+    /// Longest a query may take, waiting included.
+    pub timeout: Duration,
+    /// Most flows one flow-search page (JSON) returns.
+    pub max_page: usize,
+    /// Most flows one export (`format=ndjson|csv`) returns.
+    pub max_export: usize,
+    /// Most rows a top-N answers.
+    pub max_top: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            // One core stays with the collector on a two-core box.
+            concurrent: 2,
+            timeout: Duration::from_secs(15),
+            max_page: 10_000,
+            max_export: 1_000_000,
+            max_top: 1_000,
+        }
+    }
+}
+
+/// What the handlers share: the query engine, the collector (when running inside `serve`),
+/// and the budget.
+#[derive(Clone)]
+pub struct Api {
+    engine: Arc<dyn Engine + Send + Sync>,
+    collector: Option<Arc<Shared>>,
+    budget: Budget,
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api")
+            .field("budget", &self.budget)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Api {
+    /// The API over the embedded store in `data` (and the collector's live state, if any).
+    pub fn open(
+        data: impl AsRef<std::path::Path>,
+        collector: Option<Arc<Shared>>,
+    ) -> Result<Api, flowsight_query::engine::QueryError> {
+        Ok(Api::new(
+            Arc::new(Embedded::open(data)?),
+            collector,
+            Budget::default(),
+        ))
+    }
+
+    /// The API over any engine, with a budget.
+    pub fn new(
+        engine: Arc<dyn Engine + Send + Sync>,
+        collector: Option<Arc<Shared>>,
+        budget: Budget,
+    ) -> Api {
+        let slots = Arc::new(tokio::sync::Semaphore::new(budget.concurrent.max(1)));
+        Api {
+            engine,
+            collector,
+            budget,
+            slots,
+        }
+    }
+
+    /// Runs `f` (a store scan) on a blocking thread within the budget.
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Engine) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let over = || {
+            ApiError::server(
+                503,
+                "budget_exceeded",
+                format!(
+                    "the query did not finish within {} s: narrow the time range or the filter",
+                    self.budget.timeout.as_secs()
+                ),
+            )
+        };
+        let work =
+            async {
+                let permit =
+                    self.slots.clone().acquire_owned().await.map_err(|_| {
+                        ApiError::server(503, "busy", "the server is shutting down")
+                    })?;
+                let engine = self.engine.clone();
+                tokio::task::spawn_blocking(move || {
+                    // The slot is held until the scan ends, even past a timeout: the number of
+                    // scans competing with the collector stays bounded.
+                    let _permit = permit;
+                    f(engine.as_ref())
+                })
+                .await
+                .map_err(|e| ApiError::server(500, "internal", format!("query failed: {e}")))?
+            };
+        tokio::time::timeout(self.budget.timeout, work)
+            .await
+            .unwrap_or_else(|_| Err(over()))
+    }
+}
+
+/// The routes, with security headers on every response.
+pub fn router(api: Api) -> axum::Router {
+    axum::Router::new()
+        .route("/api/v1/top", get(top))
+        .route("/api/v1/timeseries", get(timeseries))
+        .route("/api/v1/flows", get(flows))
+        .route("/api/v1/exporters", get(exporters))
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/version", get(version))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(api)
+}
+
+async fn security_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    for (k, v) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; frame-ancestors 'none'",
+        ),
+    ] {
+        h.insert(k, HeaderValue::from_static(v));
+    }
+    r
+}
+
+async fn not_found() -> ApiError {
+    ApiError {
+        status: 404,
+        code: "not_found",
+        message: "no such route: the API's routes are listed at /api/v1/openapi.json".into(),
+        parameter: None,
+        position: None,
+    }
+}
+
+/// The OpenAPI document of this API.
+#[derive(OpenApi, Debug)]
+#[openapi(
+    info(
+        title = "flowsight API",
+        description = "Flow search, top-N, time series, exporters and collector health. \
+                       Filters use the filter language of `flowsight query` (docs/filters.md); \
+                       times accept 2026-11-22T10:00:00Z, 1h (ago), now or Unix seconds."
+    ),
+    paths(top, timeseries, flows, exporters, health, version, openapi, metrics)
+)]
+pub struct ApiDoc;
+
+fn rejected(e: QueryRejection) -> ApiError {
+    ApiError::param("query", format!("{}", e.body_text()))
+}
+
+/// The filter and time range every query takes, compiled.
+fn scope(
+    filter: &Option<String>,
+    since: &Option<String>,
+    until: &Option<String>,
+) -> Result<Query, ApiError> {
+    {
+        let filter = match filter.as_deref().map(str::trim) {
+            None | Some("") => Expr::Any,
+            Some(f) => parse(f).map_err(|e| ApiError::filter(&e))?,
+        };
+        let now = now_ns();
+        let mut range = TimeRange::ALL;
+        if let Some(s) = since {
+            range.since = flowsight_query::time::parse_point(s, now)
+                .map_err(|e| ApiError::param("since", e))?;
+        }
+        if let Some(u) = until {
+            range.until = flowsight_query::time::parse_point(u, now)
+                .map_err(|e| ApiError::param("until", e))?;
+        }
+        if range.since >= range.until {
+            return Err(ApiError::param(
+                "until",
+                "`until` must be later than `since`",
+            ));
+        }
+        Ok(Query { filter, range })
+    }
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Flows, packets and bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Counts {
+    /// Flows.
+    pub flows: u64,
+    /// Packets.
+    pub packets: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+/// How much of the store a query read.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ScanStats {
+    /// Files read (the others were pruned by time).
+    pub files_read: usize,
+    /// Files in the store.
+    pub files_total: usize,
+    /// Rows read.
+    pub rows_read: u64,
+}
+
+impl From<&ScanInfo> for ScanStats {
+    fn from(r: &ScanInfo) -> Self {
+        ScanStats {
+            files_read: r.files_read,
+            files_total: r.files_total,
+            rows_read: r.rows_read as u64,
+        }
+    }
+}
+
+/// Parameters of a top-N.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TopParams {
+    /// What to rank: any `-s` key of `flowsight query` (`srcip`, `dstport`, `proto`, `dstas`,
+    /// `dstgeo`, ...), or several `-A` keys joined by commas for pairs (`srcip,dstip`).
+    pub dimension: String,
+    /// Order: `flows`, `packets`, `bytes` (default), `pps`, `bps` or `bpp`.
+    pub metric: Option<String>,
+    /// Rows (default 10, at most 1000).
+    pub limit: Option<usize>,
+    /// Filter in the `flowsight query` language, e.g. `proto tcp and dst port 443`.
+    pub filter: Option<String>,
+    /// Flows starting at or after this time (`2026-11-22T10:00:00Z`, `1h` ago, Unix seconds).
+    pub since: Option<String>,
+    /// Flows starting before this time.
+    pub until: Option<String>,
+}
+
+/// One ranked value.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TopRow {
+    /// The value (one entry per dimension), rendered as `flowsight query` renders it.
+    pub key: Vec<String>,
+    /// Flows.
+    pub flows: u64,
+    /// Packets.
+    pub packets: u64,
+    /// Bytes.
+    pub bytes: u64,
+    /// Packets per second over the value's time span.
+    pub pps: u64,
+    /// Bits per second over the value's time span.
+    pub bps: u64,
+    /// Bytes per packet.
+    pub bpp: u64,
+    /// Share of the total of the metric's unit (flows, packets or bytes), in percent.
+    pub percent: f64,
+}
+
+/// A top-N answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TopResponse {
+    /// The dimension asked for.
+    pub dimension: String,
+    /// The ranking metric.
+    pub metric: String,
+    /// Every matching flow.
+    pub totals: Counts,
+    /// The top values, best first.
+    pub rows: Vec<TopRow>,
+    /// Everything not in `rows` (for two-sided keys such as `ip`, a flow counts once per side).
+    pub other: Counts,
+    /// What the query read.
+    pub scan: ScanStats,
+}
+
+fn unit_share(metric: &str, c: Counts, t: Counts) -> f64 {
+    let (a, b) = match metric {
+        "flows" => (c.flows, t.flows),
+        "packets" | "pps" => (c.packets, t.packets),
+        _ => (c.bytes, t.bytes),
+    };
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 * 100.0 / b as f64
+    }
+}
+
+/// Top-N values of a dimension.
+#[utoipa::path(get, path = "/api/v1/top", params(TopParams),
+    responses((status = 200, body = TopResponse), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn top(
+    State(api): State<Api>,
+    p: Result<Q<TopParams>, QueryRejection>,
+) -> Result<axum::Json<TopResponse>, ApiError> {
+    let Q(p) = p.map_err(rejected)?;
+    let q = scope(&p.filter, &p.since, &p.until)?;
+    let metric = p.metric.clone().unwrap_or_else(|| "bytes".into());
+    let limit = p.limit.unwrap_or(10);
+    if limit == 0 || limit > api.budget.max_top {
+        return Err(ApiError::param(
+            "limit",
+            format!("limit must be 1 to {}", api.budget.max_top),
+        ));
+    }
+    let dim = p.dimension.trim().to_string();
+    if dim.contains(',') || parse_spec(&dim).is_err() {
+        // Pairs (and masked keys such as srcip4/24) are aggregations.
+        let keys = parse_keys(&dim).map_err(|e| ApiError::param("dimension", e))?;
+        let order = match parse_order(&metric) {
+            Ok(o) if !matches!(o, AggOrder::Tstart | AggOrder::Tend) => o,
+            _ => return Err(bad_metric(&metric)),
+        };
+        return api
+            .run(move |e| {
+                let (rows, tot, rep) = e.aggregate(&q, &keys, order, Some(limit))?;
+                let totals = Counts {
+                    flows: tot.flows,
+                    packets: tot.packets,
+                    bytes: tot.bytes,
+                };
+                let mut other = totals;
+                let rows = rows
+                    .into_iter()
+                    .map(|r| {
+                        let c = Counts {
+                            flows: r.flows,
+                            packets: r.packets,
+                            bytes: r.bytes,
+                        };
+                        other.flows -= c.flows.min(other.flows);
+                        other.packets -= c.packets.min(other.packets);
+                        other.bytes -= c.bytes.min(other.bytes);
+                        TopRow {
+                            pps: r.pps(),
+                            bps: r.bps(),
+                            bpp: r.bpp(),
+                            percent: unit_share(&metric, c, totals),
+                            key: r.key,
+                            flows: r.flows,
+                            packets: r.packets,
+                            bytes: r.bytes,
+                        }
+                    })
+                    .collect();
+                Ok(axum::Json(TopResponse {
+                    dimension: dim,
+                    metric,
+                    totals,
+                    rows,
+                    other,
+                    scan: (&rep).into(),
+                }))
+            })
+            .await;
+    }
+    let (key, _) = parse_spec(&dim).map_err(|e| ApiError::param("dimension", e))?;
+    let (_, order) = parse_spec(&format!("{dim}/{metric}")).map_err(|_| bad_metric(&metric))?;
+    api.run(move |e| {
+        let (st, rep) = e.stat(&q, key, order, limit)?;
+        let totals = Counts {
+            flows: st.totals.0,
+            packets: st.totals.1,
+            bytes: st.totals.2,
+        };
+        let rows = st
+            .rows
+            .iter()
+            .map(|r| {
+                let c = Counts {
+                    flows: r.flows,
+                    packets: r.packets,
+                    bytes: r.bytes,
+                };
+                TopRow {
+                    key: vec![r.value.clone()],
+                    flows: r.flows,
+                    packets: r.packets,
+                    bytes: r.bytes,
+                    pps: r.pps(),
+                    bps: r.bps(),
+                    bpp: r.bpp(),
+                    percent: unit_share(&metric, c, totals),
+                }
+            })
+            .collect();
+        Ok(axum::Json(TopResponse {
+            dimension: dim,
+            metric,
+            totals,
+            rows,
+            other: Counts {
+                flows: st.other.0,
+                packets: st.other.1,
+                bytes: st.other.2,
+            },
+            scan: (&rep).into(),
+        }))
+    })
+    .await
+}
+
+fn bad_metric(m: &str) -> ApiError {
+    ApiError::param(
+        "metric",
+        format!("unknown metric `{m}`: use flows, packets, bytes, pps, bps or bpp"),
+    )
+}
+
+/// Parameters of a time series.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SeriesParams {
+    /// What splits the traffic: any `-s` key (default `proto`).
+    pub dimension: Option<String>,
+    /// `flows`, `packets`, `bytes` (counts per bucket), `pps` or `bps` (default; rates per
+    /// bucket). The top series are ranked by it over the whole range.
+    pub metric: Option<String>,
+    /// Series besides "other" (default 5, at most 50).
+    pub k: Option<usize>,
+    /// Bucket width (`10s`, `1m`, `5m`, `1h`, `1d`); by default chosen from the range so
+    /// that it has about 240 buckets.
+    pub bucket: Option<String>,
+    /// Filter in the `flowsight query` language, e.g. `proto tcp and dst port 443`.
+    pub filter: Option<String>,
+    /// Flows starting at or after this time (`2026-11-22T10:00:00Z`, `1h` ago, Unix seconds).
+    pub since: Option<String>,
+    /// Flows starting before this time.
+    pub until: Option<String>,
+}
+
+/// One series of a time series.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SeriesLine {
+    /// The value this series is, or `other`.
+    pub key: String,
+    /// One value per bucket, in the metric's unit.
+    pub values: Vec<f64>,
+}
+
+/// A time series answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SeriesResponse {
+    /// The dimension.
+    pub dimension: String,
+    /// The metric of `values`.
+    pub metric: String,
+    /// Bucket width, seconds.
+    pub bucket_s: u64,
+    /// Start of each bucket, ns since the epoch.
+    pub times_ns: Vec<u64>,
+    /// The top series, then `other`.
+    pub series: Vec<SeriesLine>,
+    /// What the query read.
+    pub scan: ScanStats,
+}
+
+const NS: u64 = 1_000_000_000;
+
+fn parse_duration(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration: write 10s, 1m, 5m, 1h or 1d"))?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "`{s}` is not a duration: write 10s, 1m, 5m, 1h or 1d"
+            ));
+        }
+    };
+    match n.checked_mul(mult * NS) {
+        Some(0) | None => Err(format!("`{s}`: a bucket is 1s to a few days long")),
+        Some(v) => Ok(v),
+    }
+}
+
+/// A bucket giving about 240 points over `span_ns`, rounded up to a width people read easily.
+fn auto_bucket(span_ns: u64) -> u64 {
+    const STEPS: [u64; 12] = [
+        10, 30, 60, 300, 600, 900, 1800, 3600, 10_800, 21_600, 43_200, 86_400,
+    ];
+    let want = span_ns / 240;
+    STEPS
+        .iter()
+        .map(|s| s * NS)
+        .find(|&s| s >= want)
+        .unwrap_or(86_400 * NS)
+}
+
+/// Traffic over time, split by the top values of a dimension.
+#[utoipa::path(get, path = "/api/v1/timeseries", params(SeriesParams),
+    responses((status = 200, body = SeriesResponse), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn timeseries(
+    State(api): State<Api>,
+    p: Result<Q<SeriesParams>, QueryRejection>,
+) -> Result<axum::Json<SeriesResponse>, ApiError> {
+    let Q(p) = p.map_err(rejected)?;
+    let q = scope(&p.filter, &p.since, &p.until)?;
+    let dim = p.dimension.clone().unwrap_or_else(|| "proto".into());
+    let metric = p.metric.clone().unwrap_or_else(|| "bps".into());
+    let (key, _) = parse_spec(&dim).map_err(|e| ApiError::param("dimension", e))?;
+    let (_, order) = parse_spec(&format!("{dim}/{metric}")).map_err(|_| bad_metric(&metric))?;
+    if matches!(order, Order::Bpp) {
+        return Err(ApiError::param(
+            "metric",
+            "bpp is not additive over buckets: use flows, packets, bytes, pps or bps",
+        ));
+    }
+    let k = p.k.unwrap_or(5);
+    if k > 50 {
+        return Err(ApiError::param("k", "k must be 0 to 50"));
+    }
+    let bucket = match &p.bucket {
+        Some(b) => parse_duration(b).map_err(|e| ApiError::param("bucket", e))?,
+        None if q.range.since > 0 && q.range.until < u64::MAX => {
+            auto_bucket(q.range.until - q.range.since)
+        }
+        None => 60 * NS,
+    };
+    if q.range.since > 0 && q.range.until < u64::MAX {
+        let n = (q.range.until - q.range.since).div_ceil(bucket);
+        if n > MAX_BUCKETS as u64 {
+            return Err(ApiError::param(
+                "bucket",
+                format!("{n} buckets: at most {MAX_BUCKETS}; choose a longer bucket"),
+            ));
+        }
+    }
+    api.run(move |e| {
+        let (s, rep) = e.series(&q, key, order, k, bucket)?;
+        let secs = (bucket / NS).max(1) as f64;
+        let value = |c: &(u64, u64, u64)| match metric.as_str() {
+            "flows" => c.0 as f64,
+            "packets" => c.1 as f64,
+            "bytes" => c.2 as f64,
+            "pps" => c.1 as f64 / secs,
+            _ => c.2 as f64 * 8.0 / secs,
+        };
+        let mut names = s.names.clone();
+        names.push("other".into());
+        let series = names
+            .into_iter()
+            .enumerate()
+            .map(|(i, key)| SeriesLine {
+                key,
+                values: s.buckets.iter().map(|b| value(&b[i])).collect(),
+            })
+            .collect();
+        Ok(axum::Json(SeriesResponse {
+            dimension: dim,
+            metric,
+            bucket_s: bucket / NS,
+            times_ns: (0..s.buckets.len() as u64)
+                .map(|i| s.start_ns + i * bucket)
+                .collect(),
+            series,
+            scan: (&rep).into(),
+        }))
+    })
+    .await
+}
+
+/// Parameters of a flow search.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FlowsParams {
+    /// Flows per page (default 100; at most 10 000 as JSON, 1 000 000 as an export).
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Columns to return, comma-separated schema names (default: all; docs/schema.md).
+    pub columns: Option<String>,
+    /// `json` (default, one page), `ndjson` or `csv` (exports).
+    pub format: Option<String>,
+    /// Filter in the `flowsight query` language, e.g. `proto tcp and dst port 443`.
+    pub filter: Option<String>,
+    /// Flows starting at or after this time (`2026-11-22T10:00:00Z`, `1h` ago, Unix seconds).
+    pub since: Option<String>,
+    /// Flows starting before this time.
+    pub until: Option<String>,
+}
+
+/// A page of flows.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FlowsPage {
+    /// Flows by start time, in goflow2's JSON layout (the columns asked for).
+    #[schema(value_type = Vec<Object>)]
+    pub flows: Vec<serde_json::Value>,
+    /// Flows matching the filter and range, over all pages.
+    pub matched: Counts,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// What the query read.
+    pub scan: ScanStats,
+}
+
+/// Flow search: flows matching a filter and range, by start time, paginated or exported.
+#[utoipa::path(get, path = "/api/v1/flows", params(FlowsParams),
+    responses((status = 200, body = FlowsPage, description = "JSON page; with format=ndjson or csv, the flows as text"),
+              (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn flows(
+    State(api): State<Api>,
+    p: Result<Q<FlowsParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Q(p) = p.map_err(rejected)?;
+    let q = scope(&p.filter, &p.since, &p.until)?;
+    let format = p.format.clone().unwrap_or_else(|| "json".into());
+    let max = match format.as_str() {
+        "json" => api.budget.max_page,
+        "ndjson" | "csv" => api.budget.max_export,
+        other => {
+            return Err(ApiError::param(
+                "format",
+                format!("unknown format `{other}`: use json, ndjson or csv"),
+            ));
+        }
+    };
+    let limit = p.limit.unwrap_or(100);
+    if limit == 0 || limit > max {
+        return Err(ApiError::param(
+            "limit",
+            format!("limit must be 1 to {max} with format={format}"),
+        ));
+    }
+    // The cursor is the number of flows already returned: pages come from one stable order
+    // (start time, then the flow's fields), so they neither repeat nor skip a flow.
+    let offset: usize = match &p.cursor {
+        None => 0,
+        Some(c) => c
+            .strip_prefix('o')
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| {
+                ApiError::param(
+                    "cursor",
+                    "not a cursor of this API: pass next_cursor as given",
+                )
+            })?,
+    };
+    if offset.saturating_add(limit) > api.budget.max_export {
+        return Err(ApiError::param(
+            "cursor",
+            format!(
+                "pages beyond the first {} flows are out of budget: narrow the time range",
+                api.budget.max_export
+            ),
+        ));
+    }
+    let columns: Option<Vec<String>> = match &p.columns {
+        None => None,
+        Some(c) => {
+            let mut v = Vec::new();
+            for name in c.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                if !flowsight_schema::FIELDS.iter().any(|f| f.name == name) {
+                    return Err(ApiError::param(
+                        "columns",
+                        format!(
+                            "unknown column `{name}`: the columns are listed in docs/schema.md"
+                        ),
+                    ));
+                }
+                v.push(name.to_string());
+            }
+            Some(v)
+        }
+    };
+    api.run(move |e| {
+        let (b, tot, rep) = e.flows(&q, Some(offset + limit))?;
+        let mut rows: Vec<serde_json::Value> = Vec::with_capacity(limit);
+        let mut s = String::new();
+        for r in b.iter().skip(offset) {
+            s.clear();
+            r.write_json(&mut s);
+            let mut v: serde_json::Value = serde_json::from_str(&s)
+                .map_err(|e| ApiError::server(500, "internal", e.to_string()))?;
+            if let (Some(cols), Some(o)) = (&columns, v.as_object_mut()) {
+                o.retain(|k, _| cols.iter().any(|c| c == k));
+            }
+            rows.push(v);
+        }
+        let next = (offset + rows.len() < tot.flows as usize && rows.len() == limit)
+            .then(|| format!("o{}", offset + rows.len()));
+        let matched = Counts {
+            flows: tot.flows,
+            packets: tot.packets,
+            bytes: tot.bytes,
+        };
+        Ok(match format.as_str() {
+            "ndjson" => {
+                let mut out = String::new();
+                for v in &rows {
+                    out.push_str(&v.to_string());
+                    out.push('\n');
+                }
+                ([(header::CONTENT_TYPE, "application/x-ndjson")], out).into_response()
+            }
+            "csv" => {
+                let cols: Vec<String> = columns.unwrap_or_else(|| {
+                    flowsight_schema::FIELDS
+                        .iter()
+                        .filter(|f| !f.enrichment)
+                        .map(|f| f.name.to_string())
+                        .collect()
+                });
+                let mut out = cols.join(",");
+                out.push('\n');
+                for v in &rows {
+                    let line: Vec<String> = cols
+                        .iter()
+                        .map(|c| match v.get(c) {
+                            Some(serde_json::Value::String(s)) => {
+                                flowsight_query::csv_field(s).into_owned()
+                            }
+                            Some(serde_json::Value::Null) | None => String::new(),
+                            Some(x) => flowsight_query::csv_field(&x.to_string()).into_owned(),
+                        })
+                        .collect();
+                    out.push_str(&line.join(","));
+                    out.push('\n');
+                }
+                ([(header::CONTENT_TYPE, "text/csv")], out).into_response()
+            }
+            _ => axum::Json(FlowsPage {
+                flows: rows,
+                matched,
+                next_cursor: next,
+                scan: (&rep).into(),
+            })
+            .into_response(),
+        })
+    })
+    .await
+}
+
+/// One exporter's statistics (packets, records, decode errors, sequence loss, templates,
+/// sampling, last seen), as `/metrics` counts them.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(value_type = Object)]
+pub struct ExporterJson(serde_json::Value);
+
+/// Every exporter seen since the collector started.
+#[utoipa::path(get, path = "/api/v1/exporters",
+    responses((status = 200, body = Vec<ExporterJson>)))]
+async fn exporters(State(api): State<Api>) -> axum::Json<Vec<ExporterJson>> {
+    let v = match &api.collector {
+        Some(s) => s
+            .exporters()
+            .into_iter()
+            .map(|(ip, e)| {
+                let mut o = serde_json::to_value(&e).unwrap_or_default();
+                o["address"] = serde_json::Value::String(ip.to_string());
+                ExporterJson(o)
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    axum::Json(v)
+}
+
+/// Health of the server.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: &'static str,
+    /// flowsight's version.
+    pub version: &'static str,
+    /// Whether the collector runs in this process: `on` or `off`.
+    pub collector: &'static str,
+    /// `on` when enrichment sources are loaded, `off` otherwise (the portal says so).
+    pub enrichment: &'static str,
+    /// The loaded enrichment sources.
+    pub enrichment_sources: Vec<String>,
+}
+
+/// Health, version and enrichment state.
+#[utoipa::path(get, path = "/api/v1/health", responses((status = 200, body = Health)))]
+async fn health(State(api): State<Api>) -> axum::Json<Health> {
+    let (enrichment, sources) = match api.collector.as_ref().and_then(|c| c.enrich.as_ref()) {
+        Some(e) => ("on", e.current().describe()),
+        None => ("off", Vec::new()),
+    };
+    axum::Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+        collector: if api.collector.is_some() { "on" } else { "off" },
+        enrichment,
+        enrichment_sources: sources,
+    })
+}
+
+/// flowsight's version and the API's.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Version {
+    /// flowsight's version.
+    pub version: &'static str,
+    /// The API version (the `/api/v1` prefix).
+    pub api: &'static str,
+}
+
+/// Version.
+#[utoipa::path(get, path = "/api/v1/version", responses((status = 200, body = Version)))]
+async fn version() -> axum::Json<Version> {
+    axum::Json(Version {
+        version: env!("CARGO_PKG_VERSION"),
+        api: "v1",
+    })
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json",
+    responses((status = 200, description = "The OpenAPI 3 document of this API", content_type = "application/json")))]
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        ApiDoc::openapi().to_json().unwrap_or_default(),
+    )
+        .into_response()
+}
+
+/// Prometheus metrics of the collector (text exposition format 0.0.4).
+#[utoipa::path(get, path = "/metrics",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+async fn metrics(State(api): State<Api>) -> Response {
+    let body = api
+        .collector
+        .as_ref()
+        .map(|s| s.render_prometheus())
+        .unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}

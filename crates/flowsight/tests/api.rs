@@ -1,0 +1,403 @@
+//! The REST API against a running `flowsight serve` fed generated traffic: top-N, time series
+//! and flow search give what `flowsight query` gives for the same filter and range; bad
+//! parameters and filters (injection attempts included) get a 400 that names them; the
+//! OpenAPI document lists every route.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests panic on purpose
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Percent-encodes a query-string value.
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn get_json(s: &Serve, path: &str) -> Value {
+    let (status, _, body) = http_get_full(&s.http, path);
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+}
+
+/// A running collector holding `n` generated flows, all flushed to the store.
+fn serve_with_flows(name: &str, n: u64) -> (Serve, std::path::PathBuf) {
+    let data = tempdir(name);
+    let s = Serve::start(
+        &data,
+        &[
+            "--listen",
+            "netflow://127.0.0.1:0",
+            "--flush-interval",
+            "200ms",
+        ],
+    );
+    let out = Command::new(bin())
+        .args([
+            "generate", "--format", "ipfix", "--rate", "max", "--seed", "11",
+        ])
+        .args(["--flows", &n.to_string(), "--target", &s.addr("netflow")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.wait_flows(n, Duration::from_secs(30));
+    let t = Instant::now();
+    loop {
+        let v = get_json(&s, "/api/v1/top?dimension=proto");
+        if v["totals"]["flows"].as_u64() == Some(n) {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "store has {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (s, data)
+}
+
+/// `flowsight query -s KEY/ORDER -n N -o json` rows as (value, flows, packets, bytes).
+fn cli_stat(
+    data: &std::path::Path,
+    spec: &str,
+    n: usize,
+    extra: &[&str],
+) -> Vec<(String, u64, u64, u64)> {
+    let mut args = vec!["-s", spec, "-o", "json"];
+    let n = n.to_string();
+    args.extend(["-n", &n]);
+    args.extend(extra);
+    let v: Value = serde_json::from_str(query(data, &args).trim()).unwrap();
+    v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["value"].as_str().unwrap().to_string(),
+                r["flows"].as_u64().unwrap(),
+                r["packets"].as_u64().unwrap(),
+                r["bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn api_rows(v: &Value) -> Vec<(String, u64, u64, u64)> {
+    v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["key"][0].as_str().unwrap().to_string(),
+                r["flows"].as_u64().unwrap(),
+                r["packets"].as_u64().unwrap(),
+                r["bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn api_answers_equal_the_cli() {
+    let n = 20_000;
+    let (s, data) = serve_with_flows("api-equal", n);
+    let store = s.data.clone();
+
+    // Top-N: the same rows as `-s`, for several keys, metrics and filters.
+    for (dim, metric, filter) in [
+        ("srcip", "bytes", ""),
+        ("dstport", "flows", "proto tcp"),
+        ("proto", "packets", "not dst port 53"),
+        ("ip", "bytes", "bytes > 1000"),
+        ("dstas", "flows", ""),
+    ] {
+        let v = get_json(
+            &s,
+            &format!(
+                "/api/v1/top?dimension={dim}&metric={metric}&limit=7&filter={}",
+                enc(filter)
+            ),
+        );
+        let extra: Vec<&str> = if filter.is_empty() {
+            vec![]
+        } else {
+            vec![filter]
+        };
+        let want = cli_stat(&store, &format!("{dim}/{metric}"), 7, &extra);
+        assert!(!want.is_empty(), "{dim} {filter}");
+        assert_eq!(api_rows(&v), want, "{dim}/{metric} '{filter}'");
+        // Rows plus "other" are every value's traffic (one-sided keys: the totals).
+        if dim != "ip" {
+            let sum: u64 =
+                want.iter().map(|r| r.1).sum::<u64>() + v["other"]["flows"].as_u64().unwrap();
+            assert_eq!(sum, v["totals"]["flows"].as_u64().unwrap(), "{dim}");
+        }
+    }
+    // Pairs: each conversation's share, plus other, is the total.
+    let v = get_json(&s, "/api/v1/top?dimension=srcip,dstip&metric=bytes&limit=5");
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 5);
+    assert_eq!(rows[0]["key"].as_array().unwrap().len(), 2);
+    let sum: u64 = rows
+        .iter()
+        .map(|r| r["bytes"].as_u64().unwrap())
+        .sum::<u64>()
+        + v["other"]["bytes"].as_u64().unwrap();
+    assert_eq!(sum, v["totals"]["bytes"].as_u64().unwrap());
+
+    // The flows' time span, in whole seconds, for range queries both sides can express.
+    let all = get_json(&s, "/api/v1/flows?limit=1&columns=time_flow_start_ns");
+    let first = all["flows"][0]["time_flow_start_ns"].as_u64().unwrap() / 1_000_000_000;
+    // Aligned to the 10 s buckets, so each bucket is a range the CLI can be asked about.
+    let since = first - first % 10;
+    let until = since + 60;
+
+    // Time series: each series sums to its `-s` row over the range, and each bucket's sum
+    // is the range's totals for that bucket.
+    let v = get_json(
+        &s,
+        &format!(
+            "/api/v1/timeseries?dimension=proto&metric=bytes&k=3&bucket=10s&since={since}&until={until}"
+        ),
+    );
+    assert_eq!(v["bucket_s"], 10);
+    let times = v["times_ns"].as_array().unwrap();
+    assert_eq!(times.len(), 6);
+    let series = v["series"].as_array().unwrap();
+    let want = cli_stat(
+        &store,
+        "proto/bytes",
+        3,
+        &["--since", &since.to_string(), "--until", &until.to_string()],
+    );
+    for (line, w) in series.iter().zip(&want) {
+        assert_eq!(line["key"].as_str().unwrap(), w.0);
+        let total: f64 = line["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .sum();
+        assert_eq!(total as u64, w.3, "{}", w.0);
+    }
+    assert_eq!(series.last().unwrap()["key"], "other");
+    for (j, t) in times.iter().enumerate() {
+        let b0 = t.as_u64().unwrap() / 1_000_000_000;
+        let in_bucket: f64 = series
+            .iter()
+            .map(|l| l["values"][j].as_f64().unwrap())
+            .sum();
+        let cli = cli_stat(
+            &store,
+            "proto/bytes",
+            0,
+            &[
+                "--since",
+                &b0.to_string(),
+                "--until",
+                &(b0 + 10).to_string(),
+            ],
+        );
+        let cli_total: u64 = cli.iter().map(|r| r.3).sum();
+        assert_eq!(in_bucket as u64, cli_total, "bucket {j}");
+    }
+
+    // Flow search: every page together is exactly what `query -o ndjson` prints.
+    let filter = "proto udp and dst port 53";
+    let mut got: Vec<String> = Vec::new();
+    let mut cursor = String::new();
+    let mut pages = 0;
+    loop {
+        let v = get_json(
+            &s,
+            &format!("/api/v1/flows?limit=500&filter={}{cursor}", enc(filter)),
+        );
+        for f in v["flows"].as_array().unwrap() {
+            got.push(f.to_string());
+        }
+        pages += 1;
+        match v["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    let mut want: Vec<String> = query(&store, &["-o", "ndjson", filter])
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap().to_string())
+        .collect();
+    assert!(want.len() > 1000, "{}", want.len());
+    assert!(pages > 2);
+    got.sort();
+    want.sort();
+    assert_eq!(got.len(), want.len());
+    assert!(got == want, "the pages differ from the CLI's flows");
+
+    // Exports: NDJSON and CSV carry the same flows.
+    let (st, head, body) = http_get_full(
+        &s.http,
+        &format!(
+            "/api/v1/flows?format=ndjson&limit=100000&filter={}",
+            enc(filter)
+        ),
+    );
+    assert_eq!(st, 200);
+    assert!(
+        head.to_lowercase().contains("application/x-ndjson"),
+        "{head}"
+    );
+    assert_eq!(body.lines().count(), want.len());
+    let (_, _, csv) = http_get_full(
+        &s.http,
+        &format!(
+            "/api/v1/flows?format=csv&limit=100000&columns=src_addr,dst_port,bytes&filter={}",
+            enc(filter)
+        ),
+    );
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("src_addr,dst_port,bytes"));
+    assert_eq!(lines.count(), want.len());
+    s.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn bad_parameters_and_filters_get_a_400_that_names_them() {
+    let (s, data) = serve_with_flows("api-errors", 2_000);
+    for (path, code, param) in [
+        (
+            "/api/v1/top?dimension=srcip&metric=loudness",
+            "bad_parameter",
+            "metric",
+        ),
+        ("/api/v1/top?dimension=colour", "bad_parameter", "dimension"),
+        (
+            "/api/v1/top?dimension=srcip&limit=0",
+            "bad_parameter",
+            "limit",
+        ),
+        (
+            "/api/v1/top?dimension=srcip&limit=many",
+            "bad_parameter",
+            "query",
+        ),
+        (
+            "/api/v1/top?dimension=srcip&since=yesterdayish",
+            "bad_parameter",
+            "since",
+        ),
+        (
+            "/api/v1/timeseries?bucket=7parsecs",
+            "bad_parameter",
+            "bucket",
+        ),
+        ("/api/v1/flows?format=xml", "bad_parameter", "format"),
+        (
+            "/api/v1/flows?columns=src_addr,evil",
+            "bad_parameter",
+            "columns",
+        ),
+        ("/api/v1/flows?cursor=zzz", "bad_parameter", "cursor"),
+        (
+            "/api/v1/top?dimension=srcip&filter=proto%20tcp%20and",
+            "bad_filter",
+            "filter",
+        ),
+    ] {
+        let (status, head, body) = http_get_full(&s.http, path);
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(head.to_lowercase().contains("application/json"), "{head}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["error"]["code"], code, "{path}: {body}");
+        assert_eq!(v["error"]["parameter"], param, "{path}: {body}");
+        assert!(!v["error"]["message"].as_str().unwrap().is_empty());
+    }
+    // A filter error says where: "proto tcp and" ends where a term was expected.
+    let (_, _, body) = http_get_full(
+        &s.http,
+        "/api/v1/top?dimension=srcip&filter=proto%20tcp%20and",
+    );
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"]["position"], 13, "{body}");
+    // SQL injection is a syntax error of the filter language, never a query.
+    for evil in [
+        "1=1; DROP TABLE flows",
+        "proto tcp' OR '1'='1",
+        "src ip 10.0.0.1) UNION SELECT * FROM flows --",
+    ] {
+        let (status, _, body) =
+            http_get_full(&s.http, &format!("/api/v1/flows?filter={}", enc(evil)));
+        assert_eq!(status, 400, "{evil}: {body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["error"]["code"], "bad_filter", "{evil}: {body}");
+    }
+    // Unknown routes are JSON 404s; every response carries the security headers.
+    let (status, head, _) = http_get_full(&s.http, "/api/v1/nope");
+    assert_eq!(status, 404);
+    for h in [
+        "x-content-type-options: nosniff",
+        "x-frame-options: deny",
+        "content-security-policy",
+    ] {
+        assert!(head.to_lowercase().contains(h), "{h}: {head}");
+    }
+    s.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn openapi_lists_every_route_and_validates() {
+    let data = tempdir("api-openapi");
+    let s = Serve::start(&data, &["--listen", "netflow://127.0.0.1:0"]);
+    let doc = get_json(&s, "/api/v1/openapi.json");
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    let paths = doc["paths"].as_object().unwrap();
+    // Every route the server answers (not 404) is documented, and every documented one answers.
+    for route in [
+        "/api/v1/top",
+        "/api/v1/timeseries",
+        "/api/v1/flows",
+        "/api/v1/exporters",
+        "/api/v1/health",
+        "/api/v1/version",
+        "/api/v1/openapi.json",
+        "/metrics",
+    ] {
+        assert!(
+            paths.contains_key(route),
+            "{route} missing from the OpenAPI document"
+        );
+    }
+    for route in paths.keys() {
+        let (status, _, body) = http_get_full(&s.http, route);
+        assert_ne!(status, 404, "{route} is documented but not served: {body}");
+    }
+    // A real validator says the document is valid OpenAPI 3.
+    let spec = data.join("openapi.json");
+    std::fs::write(&spec, doc.to_string()).unwrap();
+    let py = python_with("openapi_spec_validator", "openapi-spec-validator");
+    let out = Command::new(&py)
+        .args(["-m", "openapi_spec_validator"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openapi-spec-validator: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}
