@@ -20,6 +20,10 @@ pub struct Config {
     pub data: PathBuf,
     /// Address of the HTTP server (metrics, API, portal).
     pub http: String,
+    /// API tokens, stored hashed: `"sha256:<64 hex digits>"` (`flowsight token new` makes
+    /// one). When set, every HTTP request needs `Authorization: Bearer <token>`; binding
+    /// `http` to anything but loopback requires at least one.
+    pub api_tokens: Vec<String>,
     /// Decode workers (0: one per core).
     pub workers: usize,
     /// Receive threads per UDP listener, each on its own `SO_REUSEPORT` socket.
@@ -99,6 +103,7 @@ impl Default for Config {
             ],
             data: PathBuf::from("flowsight-data"),
             http: "127.0.0.1:8080".into(),
+            api_tokens: Vec::new(),
             workers: 0,
             receivers: 1,
             socket_buffer: "32MiB".into(),
@@ -299,6 +304,19 @@ fn mask(bits: u8) -> u128 {
     }
 }
 
+/// `sha256:` and 64 hex digits, as bytes.
+fn parse_token_hash(s: &str) -> Option<[u8; 32]> {
+    let hex = s.trim().strip_prefix("sha256:")?;
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
 /// The configuration, validated and typed.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -308,6 +326,8 @@ pub struct Settings {
     pub data: PathBuf,
     /// HTTP address.
     pub http: SocketAddr,
+    /// SHA-256 digests of the API tokens (empty: no authentication, loopback only).
+    pub api_tokens: Vec<[u8; 32]>,
     /// Decode workers.
     pub workers: usize,
     /// Receive threads per UDP listener.
@@ -449,6 +469,23 @@ impl Config {
                 sampling_overrides.push((e.address, r));
             }
         }
+        let mut api_tokens = Vec::new();
+        for t in &self.api_tokens {
+            match parse_token_hash(t) {
+                Some(h) => api_tokens.push(h),
+                None => errs.push(format!(
+                    "api_tokens: `{t}` is not \"sha256:\" and 64 hex digits; make a token and its \
+                     hash with `flowsight token new` (the token itself never goes in the file)"
+                )),
+            }
+        }
+        if !http.ip().is_loopback() && self.api_tokens.is_empty() {
+            errs.push(format!(
+                "http: {http} is reachable from other hosts, and the API and metrics would be \
+                 open to them: add api_tokens = [\"sha256:...\"] (`flowsight token new` makes \
+                 one) or bind 127.0.0.1"
+            ));
+        }
         if listeners.iter().any(|l| l.kind == ListenerKind::IpfixTls) && self.tls.is_none() {
             errs.push(
                 "tls: an ipfix+tls:// listener needs [tls] cert = \"...\" and key = \"...\"".into(),
@@ -477,6 +514,7 @@ impl Config {
             listeners,
             data: self.data.clone(),
             http,
+            api_tokens,
             workers,
             receivers: self.receivers.max(1),
             socket_buffer,

@@ -15,6 +15,7 @@
 //! # }
 //! ```
 
+pub mod auth;
 mod error;
 
 pub use error::{ApiError, ErrorBody};
@@ -70,6 +71,7 @@ pub struct Api {
     collector: Option<Arc<Shared>>,
     budget: Budget,
     slots: Arc<tokio::sync::Semaphore>,
+    tokens: Arc<Vec<[u8; 32]>>,
 }
 
 impl std::fmt::Debug for Api {
@@ -105,7 +107,15 @@ impl Api {
             collector,
             budget,
             slots,
+            tokens: Arc::new(Vec::new()),
         }
+    }
+
+    /// Requires a bearer token whose SHA-256 digest is one of `digests` on every request
+    /// (none: no authentication; `serve` only allows that on loopback).
+    pub fn with_tokens(mut self, digests: Vec<[u8; 32]>) -> Api {
+        self.tokens = Arc::new(digests);
+        self
     }
 
     /// Runs `f` (a store scan) on a blocking thread within the budget.
@@ -145,8 +155,10 @@ impl Api {
     }
 }
 
-/// The routes, with security headers on every response.
+/// The routes, behind the token check (when tokens are configured), with security headers
+/// on every response.
 pub fn router(api: Api) -> axum::Router {
+    let tokens = api.tokens.clone();
     axum::Router::new()
         .route("/api/v1/top", get(top))
         .route("/api/v1/timeseries", get(timeseries))
@@ -157,6 +169,10 @@ pub fn router(api: Api) -> axum::Router {
         .route("/api/v1/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            tokens,
+            auth::require_token,
+        ))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(api)
 }
@@ -202,7 +218,7 @@ async fn not_found() -> ApiError {
 pub struct ApiDoc;
 
 fn rejected(e: QueryRejection) -> ApiError {
-    ApiError::param("query", format!("{}", e.body_text()))
+    ApiError::param("query", e.body_text())
 }
 
 /// The filter and time range every query takes, compiled.
@@ -270,7 +286,7 @@ impl From<&ScanInfo> for ScanStats {
         ScanStats {
             files_read: r.files_read,
             files_total: r.files_total,
-            rows_read: r.rows_read as u64,
+            rows_read: r.rows_read,
         }
     }
 }

@@ -8,6 +8,7 @@ mod replay;
 mod schema_cmd;
 mod serve;
 mod sql;
+mod token;
 
 use anyhow::Result;
 
@@ -45,6 +46,8 @@ enum Command {
     Schema(schema_cmd::SchemaArgs),
     /// Enrichment tools: `geo lookup ADDR` shows what every configured source says.
     Geo(geo::GeoArgs),
+    /// API tokens: `token new` makes one and prints the hashed line for flowsight.toml.
+    Token(token::TokenArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -58,6 +61,7 @@ fn main() -> std::process::ExitCode {
         Command::Generate(a) => generate::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Geo(a) => geo::run(a),
+        Command::Token(a) => token::run(a),
     };
     match res {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -87,7 +87,8 @@ pub fn run(a: ServeArgs) -> Result<()> {
 
     // The API reads the store the collector writes (opened once it exists).
     let api = flowsight_web::Api::open(&settings.data, Some(running.shared.clone()))
-        .context("cannot open the store for the API")?;
+        .context("cannot open the store for the API")?
+        .with_tokens(settings.api_tokens.clone());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("fs-http")

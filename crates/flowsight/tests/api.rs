@@ -401,3 +401,119 @@ fn openapi_lists_every_route_and_validates() {
     s.stop();
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[test]
+fn a_public_bind_without_tokens_refuses_to_start() {
+    let data = tempdir("api-public");
+    for check in [true, false] {
+        let mut cmd = Command::new(bin());
+        cmd.arg("serve").arg("--data").arg(&data).args([
+            "--http",
+            "0.0.0.0:0",
+            "--listen",
+            "netflow://127.0.0.1:0",
+        ]);
+        if check {
+            cmd.arg("--check");
+        }
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "check={check}: serve started: {err}");
+        assert!(
+            err.contains("reachable from other hosts") && err.contains("flowsight token new"),
+            "{err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn with_tokens_every_request_needs_a_valid_one() {
+    // A token as the CLI makes it: the token on stdout, the config line on stderr.
+    let out = Command::new(bin()).args(["token", "new"]).output().unwrap();
+    assert!(out.status.success());
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.trim().starts_with("api_tokens = "))
+        .unwrap_or_else(|| panic!("{err}"))
+        .trim()
+        .to_string();
+    assert!(
+        !line.contains(&token),
+        "the token itself must not go in the file"
+    );
+    // `token hash` agrees with the line `token new` printed.
+    let mut h = Command::new(bin())
+        .args(["token", "hash"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    writeln!(h.stdin.take().unwrap(), "{token}").unwrap();
+    let hashed = String::from_utf8_lossy(&h.wait_with_output().unwrap().stdout)
+        .trim()
+        .to_string();
+    assert_eq!(line, format!("api_tokens = [\"{hashed}\"]"));
+
+    // Served on all interfaces: allowed, because tokens are configured.
+    let dir = tempdir("api-tokens");
+    let cfg = dir.join("flowsight.toml");
+    std::fs::write(&cfg, format!("{line}\n")).unwrap();
+    let mut child = Command::new(bin())
+        .arg("serve")
+        .arg("--data")
+        .arg(dir.join("store"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--http", "0.0.0.0:0", "--listen", "netflow://127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut r = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut port = String::new();
+    let t = Instant::now();
+    while port.is_empty() {
+        let mut l = String::new();
+        use std::io::BufRead;
+        assert!(r.read_line(&mut l).unwrap() > 0, "serve exited");
+        if let Some(rest) = l.trim().strip_prefix("flowsight: http on http://") {
+            port = rest
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .to_string();
+        }
+        assert!(t.elapsed() < Duration::from_secs(30));
+    }
+    let addr = format!("127.0.0.1:{port}");
+    for path in [
+        "/api/v1/health",
+        "/api/v1/top?dimension=proto",
+        "/metrics",
+        "/api/v1/openapi.json",
+    ] {
+        let (st, head, body) = http_get_full(&addr, path);
+        assert_eq!(st, 401, "{path} without a token: {body}");
+        assert!(
+            head.to_lowercase().contains("www-authenticate: bearer"),
+            "{head}"
+        );
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["error"]["code"], "unauthorized");
+        let (st, _, _) = http_get_with(&addr, path, "Authorization: Bearer fst_0000\r\n");
+        assert_eq!(st, 401, "{path} with a wrong token");
+        let (st, _, body) =
+            http_get_with(&addr, path, &format!("Authorization: Bearer {token}\r\n"));
+        assert_eq!(st, 200, "{path} with the token: {body}");
+    }
+    sigterm(&child);
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}

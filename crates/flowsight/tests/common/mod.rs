@@ -243,11 +243,16 @@ pub fn duckdb_row(sql: &str) -> Vec<String> {
 
 /// Status, headers and body of `GET path`.
 pub fn http_get_full(addr: &str, path: &str) -> (u16, String, String) {
+    http_get_with(addr, path, "")
+}
+
+/// `GET path` with extra header lines (each ending in `\r\n`).
+pub fn http_get_with(addr: &str, path: &str, headers: &str) -> (u16, String, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n"
     )
     .unwrap();
     let mut all = String::new();
