@@ -307,7 +307,7 @@ fn mask(bits: u8) -> u128 {
 /// `sha256:` and 64 hex digits, as bytes.
 fn parse_token_hash(s: &str) -> Option<[u8; 32]> {
     let hex = s.trim().strip_prefix("sha256:")?;
-    if hex.len() != 64 || !hex.is_ascii() {
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let mut out = [0u8; 32];

@@ -60,10 +60,12 @@ pub trait Engine {
         order: AggOrder,
         n: Option<usize>,
     ) -> Result<(Vec<AggRow>, Totals, ScanInfo), QueryError>;
-    /// Matching flows, by start time, at most `limit`, with the totals of all of them.
+    /// Matching flows in [`flow_key`] order (start time first), at most `limit`, only those
+    /// after `after` (keyset pagination), with the totals of all matching flows.
     fn flows(
         &self,
         q: &Query,
+        after: Option<&FlowKey>,
         limit: Option<usize>,
     ) -> Result<(FlowBatch, Totals, ScanInfo), QueryError>;
     /// Traffic per time bucket of `bucket_ns`, split by the top `k` values of `key` (ranked
@@ -126,31 +128,73 @@ fn columns(q: &Query, extra: &[&'static str]) -> Vec<&'static str> {
     c
 }
 
-/// The first `n` flows of `b` by start time; ties are broken by the flow's own fields, so
-/// the order is the same whatever order files and threads delivered them in (pagination
-/// relies on it).
+/// The order flows are listed and paged in: start time, then enough of the flow's own
+/// fields that two records differ in it unless they are identical in every field that
+/// matters (a router's ingress and egress records of one flow differ in the interfaces), so
+/// the order does not depend on which file or thread delivered them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FlowKey {
+    /// `time_flow_start_ns`.
+    pub start_ns: u64,
+    /// `time_flow_end_ns`.
+    pub end_ns: u64,
+    /// `src_addr`.
+    pub src_addr: flowsight_schema::Addr,
+    /// `dst_addr`.
+    pub dst_addr: flowsight_schema::Addr,
+    /// `src_port`.
+    pub src_port: u16,
+    /// `dst_port`.
+    pub dst_port: u16,
+    /// `proto`.
+    pub proto: u8,
+    /// `bytes`.
+    pub bytes: u64,
+    /// `packets`.
+    pub packets: u64,
+    /// `sampler_address`.
+    pub sampler: flowsight_schema::Addr,
+    /// `in_if`.
+    pub in_if: u32,
+    /// `out_if`.
+    pub out_if: u32,
+    /// `time_received_ns`.
+    pub received_ns: u64,
+    /// `sequence_num`.
+    pub sequence: u32,
+    /// `tcp_flags`.
+    pub tcp_flags: u16,
+}
+
+/// The [`FlowKey`] of flow `i` of `b`.
+pub fn flow_key(b: &FlowBatch, i: usize) -> FlowKey {
+    FlowKey {
+        start_ns: b.time_flow_start_ns[i],
+        end_ns: b.time_flow_end_ns[i],
+        src_addr: b.src_addr[i],
+        dst_addr: b.dst_addr[i],
+        src_port: b.src_port[i],
+        dst_port: b.dst_port[i],
+        proto: b.proto[i],
+        bytes: b.bytes[i],
+        packets: b.packets[i],
+        sampler: b.sampler_address[i],
+        in_if: b.in_if[i],
+        out_if: b.out_if[i],
+        received_ns: b.time_received_ns[i],
+        sequence: b.sequence_num[i],
+        tcp_flags: b.tcp_flags[i],
+    }
+}
+
+/// The first `n` flows of `b` in [`flow_key`] order.
 fn earliest(b: &FlowBatch, n: usize) -> FlowBatch {
-    let key = |i: u32| {
-        let i = i as usize;
-        (
-            b.time_flow_start_ns[i],
-            b.time_flow_end_ns[i],
-            b.src_addr[i],
-            b.dst_addr[i],
-            b.src_port[i],
-            b.dst_port[i],
-            b.proto[i],
-            b.bytes[i],
-            b.packets[i],
-            b.sampler_address[i],
-        )
-    };
     let mut idx: Vec<u32> = (0..b.len() as u32).collect();
     if n < idx.len() {
-        idx.select_nth_unstable_by_key(n, |&i| key(i));
+        idx.select_nth_unstable_by_key(n, |&i| flow_key(b, i as usize));
         idx.truncate(n);
     }
-    idx.sort_by_key(|&i| key(i));
+    idx.sort_by_key(|&i| flow_key(b, i as usize));
     b.take(&idx)
 }
 
@@ -228,6 +272,7 @@ impl Engine for Embedded {
     fn flows(
         &self,
         q: &Query,
+        after: Option<&FlowKey>,
         limit: Option<usize>,
     ) -> Result<(FlowBatch, Totals, ScanInfo), QueryError> {
         let all: Vec<&'static str> = FIELDS.iter().map(|f| f.name).collect();
@@ -236,18 +281,21 @@ impl Engine for Embedded {
             &all,
             || (FlowBatch::default(), Totals::EMPTY),
             |(acc, t), b| {
-                let idx: Vec<u32> = (0..b.len())
+                let mut idx: Vec<u32> = (0..b.len())
                     .filter(|&i| selected(q, b, i))
                     .map(|i| i as u32)
                     .collect();
                 for &i in &idx {
                     t.add(b, i as usize);
                 }
+                if let Some(a) = after {
+                    idx.retain(|&i| flow_key(b, i as usize) > *a);
+                }
                 let mut sel = b.take(&idx);
                 acc.append(&mut sel);
                 // Row budget: with a limit, each part keeps only its earliest flows.
                 if let Some(l) = limit
-                    && acc.len() > 2 * l + 65_536
+                    && acc.len() > l.saturating_mul(2).saturating_add(65_536)
                 {
                     *acc = earliest(acc, l);
                 }

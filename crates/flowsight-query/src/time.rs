@@ -80,12 +80,17 @@ pub fn parse_point(s: &str, now_ns: u64) -> Result<u64, String> {
                 _ => 0,
             };
             if mult > 0 {
-                return Ok(now_ns.saturating_sub(n * mult * NS));
+                // Checked: a huge count is an error, not a wrapped time.
+                if let Some(d) = n.checked_mul(mult).and_then(|x| x.checked_mul(NS)) {
+                    return Ok(now_ns.saturating_sub(d));
+                }
             }
         }
     }
-    if let Ok(secs) = t.parse::<u64>() {
-        return Ok(secs * NS);
+    if let Ok(secs) = t.parse::<u64>()
+        && let Some(ns) = secs.checked_mul(NS)
+    {
+        return Ok(ns);
     }
     Err(format!(
         "`{s}` is not a time: write 2026-11-22T10:00:00Z, 2026/11/22.10:00:00, 1h (ago) or Unix seconds"
@@ -160,5 +165,8 @@ mod tests {
         assert_eq!(parse_point("now", T), Ok(T));
         assert_eq!(parse_point("1795341600", 0), Ok(T));
         assert!(parse_point("teatime", T).is_err());
+        // Too large for nanoseconds in a u64 (year 2554+): an error, not a wrapped time.
+        assert!(parse_point("20000000000", T).is_err());
+        assert!(parse_point("99999999999999d", T).is_err());
     }
 }

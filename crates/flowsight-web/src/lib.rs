@@ -27,7 +27,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use flowsight_collector::Shared;
 use flowsight_query::aggregate::{AggOrder, parse_keys, parse_order};
-use flowsight_query::engine::{Embedded, Engine, MAX_BUCKETS, Query, ScanInfo, TimeRange};
+use flowsight_query::engine::{
+    Embedded, Engine, FlowKey, MAX_BUCKETS, Query, ScanInfo, TimeRange, flow_key,
+};
 use flowsight_query::filter::{Expr, parse};
 use flowsight_query::stats::{Order, parse_spec};
 use serde::{Deserialize, Serialize};
@@ -228,8 +230,10 @@ fn scope(
     until: &Option<String>,
 ) -> Result<Query, ApiError> {
     {
-        let filter = match filter.as_deref().map(str::trim) {
-            None | Some("") => Expr::Any,
+        // Parsed untrimmed, so an error's position is the one in the text the client sent.
+        let filter = match filter.as_deref() {
+            None => Expr::Any,
+            Some(f) if f.trim().is_empty() => Expr::Any,
             Some(f) => parse(f).map_err(|e| ApiError::filter(&e))?,
         };
         let now = now_ns();
@@ -370,7 +374,7 @@ async fn top(
 ) -> Result<axum::Json<TopResponse>, ApiError> {
     let Q(p) = p.map_err(rejected)?;
     let q = scope(&p.filter, &p.since, &p.until)?;
-    let metric = p.metric.clone().unwrap_or_else(|| "bytes".into());
+    let metric = p.metric.as_deref().unwrap_or("bytes").to_ascii_lowercase();
     let limit = p.limit.unwrap_or(10);
     if limit == 0 || limit > api.budget.max_top {
         return Err(ApiError::param(
@@ -494,7 +498,7 @@ pub struct SeriesParams {
     /// Series besides "other" (default 5, at most 50).
     pub k: Option<usize>,
     /// Bucket width (`10s`, `1m`, `5m`, `1h`, `1d`); by default chosen from the range so
-    /// that it has about 240 buckets.
+    /// that it has about 240 buckets. The range defaults to the last hour, up to now.
     pub bucket: Option<String>,
     /// Filter in the `flowsight query` language, e.g. `proto tcp and dst port 443`.
     pub filter: Option<String>,
@@ -579,7 +583,7 @@ async fn timeseries(
     let Q(p) = p.map_err(rejected)?;
     let q = scope(&p.filter, &p.since, &p.until)?;
     let dim = p.dimension.clone().unwrap_or_else(|| "proto".into());
-    let metric = p.metric.clone().unwrap_or_else(|| "bps".into());
+    let metric = p.metric.as_deref().unwrap_or("bps").to_ascii_lowercase();
     let (key, _) = parse_spec(&dim).map_err(|e| ApiError::param("dimension", e))?;
     let (_, order) = parse_spec(&format!("{dim}/{metric}")).map_err(|_| bad_metric(&metric))?;
     if matches!(order, Order::Bpp) {
@@ -592,21 +596,27 @@ async fn timeseries(
     if k > 50 {
         return Err(ApiError::param("k", "k must be 0 to 50"));
     }
+    // A time series always has a closed range: up to now, and an hour back by default.
+    let mut q = q;
+    if q.range.until == u64::MAX {
+        q.range.until = now_ns().max(q.range.since + 1);
+    }
+    if q.range.since == 0 {
+        q.range.since = q.range.until.saturating_sub(3600 * NS);
+    }
     let bucket = match &p.bucket {
         Some(b) => parse_duration(b).map_err(|e| ApiError::param("bucket", e))?,
-        None if q.range.since > 0 && q.range.until < u64::MAX => {
-            auto_bucket(q.range.until - q.range.since)
-        }
-        None => 60 * NS,
+        None => auto_bucket(q.range.until - q.range.since),
     };
-    if q.range.since > 0 && q.range.until < u64::MAX {
-        let n = (q.range.until - q.range.since).div_ceil(bucket);
-        if n > MAX_BUCKETS as u64 {
-            return Err(ApiError::param(
-                "bucket",
-                format!("{n} buckets: at most {MAX_BUCKETS}; choose a longer bucket"),
-            ));
-        }
+    // Buckets are aligned to the epoch, as the engine counts them.
+    let n = (q.range.until - 1) / bucket - q.range.since / bucket + 1;
+    if n > MAX_BUCKETS as u64 {
+        return Err(ApiError::param(
+            "bucket",
+            format!(
+                "{n} buckets: at most {MAX_BUCKETS}; choose a longer bucket or a shorter range"
+            ),
+        ));
     }
     api.run(move |e| {
         let (s, rep) = e.series(&q, key, order, k, bucket)?;
@@ -705,29 +715,18 @@ async fn flows(
             format!("limit must be 1 to {max} with format={format}"),
         ));
     }
-    // The cursor is the number of flows already returned: pages come from one stable order
-    // (start time, then the flow's fields), so they neither repeat nor skip a flow.
-    let offset: usize = match &p.cursor {
-        None => 0,
-        Some(c) => c
-            .strip_prefix('o')
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| {
-                ApiError::param(
-                    "cursor",
-                    "not a cursor of this API: pass next_cursor as given",
-                )
-            })?,
+    // Keyset pagination: the cursor is the last flow's place in the engine's total order,
+    // and the next page starts strictly after it, so pages neither repeat nor skip a flow,
+    // also while new flows arrive.
+    let after: Option<FlowKey> = match &p.cursor {
+        None => None,
+        Some(c) => Some(parse_cursor(c).ok_or_else(|| {
+            ApiError::param(
+                "cursor",
+                "not a cursor of this API: pass next_cursor as given",
+            )
+        })?),
     };
-    if offset.saturating_add(limit) > api.budget.max_export {
-        return Err(ApiError::param(
-            "cursor",
-            format!(
-                "pages beyond the first {} flows are out of budget: narrow the time range",
-                api.budget.max_export
-            ),
-        ));
-    }
     let columns: Option<Vec<String>> = match &p.columns {
         None => None,
         Some(c) => {
@@ -747,10 +746,10 @@ async fn flows(
         }
     };
     api.run(move |e| {
-        let (b, tot, rep) = e.flows(&q, Some(offset + limit))?;
+        let (b, tot, rep) = e.flows(&q, after.as_ref(), Some(limit))?;
         let mut rows: Vec<serde_json::Value> = Vec::with_capacity(limit);
         let mut s = String::new();
-        for r in b.iter().skip(offset) {
+        for r in b.iter() {
             s.clear();
             r.write_json(&mut s);
             let mut v: serde_json::Value = serde_json::from_str(&s)
@@ -760,8 +759,8 @@ async fn flows(
             }
             rows.push(v);
         }
-        let next = (offset + rows.len() < tot.flows as usize && rows.len() == limit)
-            .then(|| format!("o{}", offset + rows.len()));
+        let next =
+            (rows.len() == limit && !b.is_empty()).then(|| cursor(&flow_key(&b, b.len() - 1)));
         let matched = Counts {
             flows: tot.flows,
             packets: tot.packets,
@@ -812,6 +811,67 @@ async fn flows(
         })
     })
     .await
+}
+
+fn hex(a: &[u8; 16]) -> String {
+    a.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<[u8; 16]> {
+    if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut a = [0u8; 16];
+    for (i, o) in a.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(a)
+}
+
+/// A cursor: `k` and the key's fields joined by `.` (addresses in hex).
+fn cursor(k: &FlowKey) -> String {
+    format!(
+        "k{}.{}.{}.{}.{}.{}.{}.{}.{}.{}.{}.{}.{}.{}.{}",
+        k.start_ns,
+        k.end_ns,
+        hex(&k.src_addr),
+        hex(&k.dst_addr),
+        k.src_port,
+        k.dst_port,
+        k.proto,
+        k.bytes,
+        k.packets,
+        hex(&k.sampler),
+        k.in_if,
+        k.out_if,
+        k.received_ns,
+        k.sequence,
+        k.tcp_flags
+    )
+}
+
+fn parse_cursor(c: &str) -> Option<FlowKey> {
+    let f: Vec<&str> = c.strip_prefix('k')?.split('.').collect();
+    if f.len() != 15 {
+        return None;
+    }
+    Some(FlowKey {
+        start_ns: f[0].parse().ok()?,
+        end_ns: f[1].parse().ok()?,
+        src_addr: unhex(f[2])?,
+        dst_addr: unhex(f[3])?,
+        src_port: f[4].parse().ok()?,
+        dst_port: f[5].parse().ok()?,
+        proto: f[6].parse().ok()?,
+        bytes: f[7].parse().ok()?,
+        packets: f[8].parse().ok()?,
+        sampler: unhex(f[9])?,
+        in_if: f[10].parse().ok()?,
+        out_if: f[11].parse().ok()?,
+        received_ns: f[12].parse().ok()?,
+        sequence: f[13].parse().ok()?,
+        tcp_flags: f[14].parse().ok()?,
+    })
 }
 
 /// One exporter's statistics (packets, records, decode errors, sequence loss, templates,
@@ -909,4 +969,49 @@ async fn metrics(State(api): State<Api>) -> Response {
         .map(|s| s.render_prometheus())
         .unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let mut a = [0u8; 16];
+        a[15] = 7;
+        a[0] = 0xfe;
+        let k = FlowKey {
+            start_ns: 1,
+            end_ns: 2,
+            src_addr: a,
+            dst_addr: [0xff; 16],
+            src_port: 3,
+            dst_port: 4,
+            proto: 6,
+            bytes: 1 << 40,
+            packets: 9,
+            sampler: a,
+            in_if: 10,
+            out_if: 11,
+            received_ns: 12,
+            sequence: 13,
+            tcp_flags: 0x12,
+        };
+        assert_eq!(parse_cursor(&cursor(&k)), Some(k));
+        for bad in ["", "k", "k1.2", "o100", &cursor(&k).replace(".6.", ".600.")] {
+            assert_eq!(parse_cursor(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn buckets_and_durations() {
+        assert_eq!(parse_duration("10s"), Ok(10 * NS));
+        assert_eq!(parse_duration("5m"), Ok(300 * NS));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("7parsecs").is_err());
+        assert!(parse_duration("99999999999999d").is_err());
+        // An hour: 15 s would give 240 buckets; the next readable width is 30 s.
+        assert_eq!(auto_bucket(3600 * NS), 30 * NS);
+        assert_eq!(auto_bucket(240 * 86_400 * NS), 86_400 * NS);
+    }
 }

@@ -168,7 +168,8 @@ pub fn run(a: QueryArgs) -> Result<()> {
         // In start order the engine keeps only the first `-c` flows per scan part; another
         // order needs them all before sorting.
         let by_start = a.order.is_none() || order == AggOrder::Tstart;
-        let (mut flows, tot, rep) = engine.flows(&q, if by_start { a.limit } else { None })?;
+        let (mut flows, tot, rep) =
+            engine.flows(&q, None, if by_start { a.limit } else { None })?;
         if a.order.is_some() && order != AggOrder::Tstart {
             sort_flows(&mut flows, order);
         }

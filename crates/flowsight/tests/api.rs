@@ -330,6 +330,17 @@ fn bad_parameters_and_filters_get_a_400_that_names_them() {
     );
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["error"]["position"], 13, "{body}");
+    // Counted in the text as sent, leading spaces included.
+    let (_, _, body) = http_get_full(
+        &s.http,
+        "/api/v1/top?dimension=srcip&filter=%20%20proto%20tcp%20and",
+    );
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"]["position"], 15, "{body}");
+    // Metric names are case-insensitive, and mean the same thing in every spelling.
+    let a = get_json(&s, "/api/v1/top?dimension=proto&metric=packets");
+    let b = get_json(&s, "/api/v1/top?dimension=proto&metric=PACKETS");
+    assert_eq!(a["rows"], b["rows"]);
     // SQL injection is a syntax error of the filter language, never a query.
     for evil in [
         "1=1; DROP TABLE flows",
@@ -512,6 +523,9 @@ fn with_tokens_every_request_needs_a_valid_one() {
         let (st, _, body) =
             http_get_with(&addr, path, &format!("Authorization: Bearer {token}\r\n"));
         assert_eq!(st, 200, "{path} with the token: {body}");
+        // The scheme is case-insensitive (RFC 7235).
+        let (st, _, _) = http_get_with(&addr, path, &format!("Authorization: bearer {token}\r\n"));
+        assert_eq!(st, 200, "{path} with `bearer`");
     }
     sigterm(&child);
     let _ = child.wait();
