@@ -306,11 +306,15 @@ fn mask(bits: u8) -> u128 {
 
 /// `sha256:` and 64 hex digits, as bytes.
 fn parse_token_hash(s: &str) -> Option<[u8; 32]> {
-    let hex = s.trim().strip_prefix("sha256:")?;
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+    parse_hex(s.trim().strip_prefix("sha256:")?)
+}
+
+/// Exactly `2 * N` hex digits (no sign, no spaces), as `N` bytes.
+pub fn parse_hex<const N: usize>(hex: &str) -> Option<[u8; N]> {
+    if hex.len() != 2 * N || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    let mut out = [0u8; 32];
+    let mut out = [0u8; N];
     for (i, o) in out.iter_mut().enumerate() {
         *o = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
     }

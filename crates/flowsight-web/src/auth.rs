@@ -18,22 +18,14 @@ pub fn token_digest(token: &str) -> [u8; 32] {
 
 /// The configuration line form of a digest: `sha256:<64 hex digits>`.
 pub fn digest_line(d: &[u8; 32]) -> String {
-    let mut s = String::from("sha256:");
-    for b in d {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
+    format!("sha256:{}", crate::hex(d))
 }
 
 /// A new random token (256 bits from the OS, `fst_` and 64 hex digits).
 pub fn new_token() -> Result<String, ring::error::Unspecified> {
     let mut b = [0u8; 32];
     ring::rand::SystemRandom::new().fill(&mut b)?;
-    let mut s = String::from("fst_");
-    for x in b {
-        s.push_str(&format!("{x:02x}"));
-    }
-    Ok(s)
+    Ok(format!("fst_{}", crate::hex(&b)))
 }
 
 /// Compares digests without an early exit (no timing hint of how much matched).

@@ -274,6 +274,16 @@ pub struct Counts {
     pub bytes: u64,
 }
 
+impl From<(u64, u64, u64)> for Counts {
+    fn from((flows, packets, bytes): (u64, u64, u64)) -> Self {
+        Counts {
+            flows,
+            packets,
+            bytes,
+        }
+    }
+}
+
 /// How much of the store a query read.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ScanStats {
@@ -393,20 +403,12 @@ async fn top(
         return api
             .run(move |e| {
                 let (rows, tot, rep) = e.aggregate(&q, &keys, order, Some(limit))?;
-                let totals = Counts {
-                    flows: tot.flows,
-                    packets: tot.packets,
-                    bytes: tot.bytes,
-                };
+                let totals = Counts::from((tot.flows, tot.packets, tot.bytes));
                 let mut other = totals;
                 let rows = rows
                     .into_iter()
                     .map(|r| {
-                        let c = Counts {
-                            flows: r.flows,
-                            packets: r.packets,
-                            bytes: r.bytes,
-                        };
+                        let c = Counts::from((r.flows, r.packets, r.bytes));
                         other.flows -= c.flows.min(other.flows);
                         other.packets -= c.packets.min(other.packets);
                         other.bytes -= c.bytes.min(other.bytes);
@@ -437,20 +439,12 @@ async fn top(
     let (_, order) = parse_spec(&format!("{dim}/{metric}")).map_err(|_| bad_metric(&metric))?;
     api.run(move |e| {
         let (st, rep) = e.stat(&q, key, order, limit)?;
-        let totals = Counts {
-            flows: st.totals.0,
-            packets: st.totals.1,
-            bytes: st.totals.2,
-        };
+        let totals = Counts::from(st.totals);
         let rows = st
             .rows
             .iter()
             .map(|r| {
-                let c = Counts {
-                    flows: r.flows,
-                    packets: r.packets,
-                    bytes: r.bytes,
-                };
+                let c = Counts::from((r.flows, r.packets, r.bytes));
                 TopRow {
                     key: vec![r.value.clone()],
                     flows: r.flows,
@@ -468,11 +462,7 @@ async fn top(
             metric,
             totals,
             rows,
-            other: Counts {
-                flows: st.other.0,
-                packets: st.other.1,
-                bytes: st.other.2,
-            },
+            other: Counts::from(st.other),
             scan: (&rep).into(),
         }))
     })
@@ -761,11 +751,7 @@ async fn flows(
         }
         let next =
             (rows.len() == limit && !b.is_empty()).then(|| cursor(&flow_key(&b, b.len() - 1)));
-        let matched = Counts {
-            flows: tot.flows,
-            packets: tot.packets,
-            bytes: tot.bytes,
-        };
+        let matched = Counts::from((tot.flows, tot.packets, tot.bytes));
         Ok(match format.as_str() {
             "ndjson" => {
                 let mut out = String::new();
@@ -813,19 +799,13 @@ async fn flows(
     .await
 }
 
-fn hex(a: &[u8; 16]) -> String {
-    a.iter().map(|b| format!("{b:02x}")).collect()
+/// Lowercase hex of `bytes` (cursor addresses, token digests).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unhex(s: &str) -> Option<[u8; 16]> {
-    if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let mut a = [0u8; 16];
-    for (i, o) in a.iter_mut().enumerate() {
-        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(a)
+    flowsight_collector::config::parse_hex(s)
 }
 
 /// A cursor: `k` and the key's fields joined by `.` (addresses in hex).
