@@ -6,12 +6,15 @@
 //! translate the same typed [`Expr`] into SQL without changing the callers.
 
 use crate::aggregate::{AggAcc, AggKey, AggOrder, AggRow};
+use crate::cache::{CacheKey, Entry, FileCache};
 use crate::filter::Expr;
 use crate::stats::{Order, Stat, StatAcc, StatKey, VALUE_COLUMNS, key_columns, key_values};
 use flowsight_schema::{FIELDS, FlowBatch};
+use flowsight_store::FileMeta;
 pub use flowsight_store::TimeRange;
 use flowsight_store::{ScanReport, Store, StoreError};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::sync::Arc;
 
 /// What a query selects.
 #[derive(Debug, Clone)]
@@ -101,14 +104,27 @@ pub struct Series {
 #[derive(Debug, Clone)]
 pub struct Embedded {
     store: Store,
+    cache: Option<Arc<FileCache>>,
 }
+
+/// Rows (distinct values) the per-file cache holds by default: about 160 MB at most.
+pub const DEFAULT_CACHE_ROWS: usize = 2_000_000;
 
 impl Embedded {
     /// Opens the store at `dir` for reading.
     pub fn open(dir: impl AsRef<std::path::Path>) -> Result<Embedded, QueryError> {
         Ok(Embedded {
             store: Store::open_read(dir)?,
+            cache: None,
         })
+    }
+
+    /// Keeps the per-file results of unfiltered statistics and series in memory, at most
+    /// `max_rows` values over all files, so repeated queries (dashboards) scan only the
+    /// files that are new or that the time range cuts through. The answers are the same.
+    pub fn with_cache(mut self, max_rows: usize) -> Embedded {
+        self.cache = Some(Arc::new(FileCache::new(max_rows)));
+        self
     }
 
     /// The store.
@@ -203,6 +219,171 @@ fn selected(q: &Query, b: &FlowBatch, i: usize) -> bool {
     q.range.contains(b.time_flow_start_ns[i]) && q.filter.matches(b, i)
 }
 
+/// The files a cached query reads: those wholly inside the range (cacheable) and those it
+/// cuts through (scanned with the range applied).
+struct Split {
+    whole: Vec<FileMeta>,
+    cut: Vec<FileMeta>,
+    total: usize,
+}
+
+type BucketCounts = FxHashMap<(u64, u128), Counts>;
+
+fn add_counts<K: std::hash::Hash + Eq>(all: &mut FxHashMap<K, Counts>, k: K, v: &Counts) {
+    let c = all.entry(k).or_insert((0, 0, 0));
+    c.0 += v.0;
+    c.1 += v.1;
+    c.2 += v.2;
+}
+
+impl Embedded {
+    fn split(&self, cache: &FileCache, range: TimeRange) -> Result<Split, QueryError> {
+        let all = self.store.files()?;
+        cache.retain_files(&all.iter().map(|f| &f.path).collect::<FxHashSet<_>>());
+        let total = all.len();
+        let (whole, cut) = all
+            .into_iter()
+            .filter(|f| range.is_all() || range.overlaps(f.min_start, f.max_start))
+            .partition(|f| range.contains(f.min_start) && range.contains(f.max_start));
+        Ok(Split { whole, cut, total })
+    }
+
+    /// `stat` through the per-file cache (unfiltered queries only).
+    fn stat_cached(
+        &self,
+        cache: &FileCache,
+        q: &Query,
+        key: StatKey,
+    ) -> Result<(StatAcc, ScanInfo), QueryError> {
+        let sp = self.split(cache, q.range)?;
+        let mut acc = StatAcc::new(key);
+        let mut list = Vec::new();
+        for f in sp.whole {
+            match cache.get(&CacheKey::Stat(f.path.clone(), key)).as_deref() {
+                Some(Entry::Stat(a)) => acc.merge_ref(a),
+                _ => list.push(f),
+            }
+        }
+        let misses = list.len();
+        list.extend(sp.cut);
+        let cols = columns(q, &key_columns(key));
+        let out = self.store.scan_files(
+            &list,
+            q.range,
+            &cols,
+            FxHashMap::<usize, StatAcc>::default,
+            |m, fi, b| {
+                let a = m.entry(fi).or_insert_with(|| StatAcc::new(key));
+                for i in 0..b.len() {
+                    if selected(q, b, i) {
+                        a.add_row(b, i);
+                    }
+                }
+            },
+        )?;
+        let mut per_file: FxHashMap<usize, StatAcc> = FxHashMap::default();
+        for part in out.parts {
+            for (fi, a) in part {
+                match per_file.entry(fi) {
+                    std::collections::hash_map::Entry::Occupied(mut o) => o.get_mut().merge(a),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(a);
+                    }
+                }
+            }
+        }
+        // A file that vanished or was quarantined mid-scan may have been read in part.
+        let clean = out.report.vanished == 0 && out.report.quarantined.is_empty();
+        for (fi, a) in per_file {
+            acc.merge_ref(&a);
+            if fi < misses && clean {
+                cache.put(CacheKey::Stat(list[fi].path.clone(), key), Entry::Stat(a));
+            }
+        }
+        let mut report = out.report;
+        report.files_total = sp.total;
+        Ok((acc, report))
+    }
+
+    /// Per (bucket index, value) counts through the per-file cache (unfiltered only).
+    fn series_counts_cached(
+        &self,
+        cache: &FileCache,
+        q: &Query,
+        key: StatKey,
+        bucket_ns: u64,
+    ) -> Result<(BucketCounts, ScanInfo), QueryError> {
+        let sp = self.split(cache, q.range)?;
+        let mut all = BucketCounts::default();
+        let mut list = Vec::new();
+        for f in sp.whole {
+            match cache
+                .get(&CacheKey::Series(f.path.clone(), key, bucket_ns))
+                .as_deref()
+            {
+                Some(Entry::Series(m)) => {
+                    for (k, v) in m {
+                        add_counts(&mut all, *k, v);
+                    }
+                }
+                _ => list.push(f),
+            }
+        }
+        let misses = list.len();
+        list.extend(sp.cut);
+        let cols = columns(q, &key_columns(key));
+        let out = self.store.scan_files(
+            &list,
+            q.range,
+            &cols,
+            FxHashMap::<usize, BucketCounts>::default,
+            |m, fi, b| {
+                let acc = m.entry(fi).or_default();
+                let mut vals = Vec::with_capacity(2);
+                for i in 0..b.len() {
+                    if !selected(q, b, i) {
+                        continue;
+                    }
+                    let t = b.time_flow_start_ns[i] / bucket_ns;
+                    vals.clear();
+                    key_values(b, i, key, &mut vals);
+                    for v in &vals {
+                        add_counts(acc, (t, *v), &(1, b.packets[i], b.bytes[i]));
+                    }
+                }
+            },
+        )?;
+        let mut per_file: FxHashMap<usize, BucketCounts> = FxHashMap::default();
+        for part in out.parts {
+            for (fi, m) in part {
+                let e = per_file.entry(fi).or_default();
+                for (k, v) in m {
+                    add_counts(e, k, &v);
+                }
+            }
+        }
+        let clean = out.report.vanished == 0 && out.report.quarantined.is_empty();
+        for (fi, m) in per_file {
+            for (k, v) in &m {
+                add_counts(&mut all, *k, v);
+            }
+            if fi < misses && clean {
+                cache.put(
+                    CacheKey::Series(list[fi].path.clone(), key, bucket_ns),
+                    Entry::Series(m),
+                );
+            }
+        }
+        let mut report = out.report;
+        report.files_total = sp.total;
+        Ok((all, report))
+    }
+}
+
+fn unfiltered(q: &Query) -> bool {
+    matches!(q.filter, Expr::Any)
+}
+
 impl Engine for Embedded {
     fn stat(
         &self,
@@ -211,6 +392,10 @@ impl Engine for Embedded {
         order: Order,
         n: usize,
     ) -> Result<(Stat, ScanInfo), QueryError> {
+        if let Some(cache) = self.cache.as_deref().filter(|_| unfiltered(q)) {
+            let (acc, report) = self.stat_cached(cache, q, key)?;
+            return Ok((acc.finish(order, n), report));
+        }
         let cols = columns(q, &key_columns(key));
         let out = self.store.scan(
             q.range,
@@ -333,39 +518,42 @@ impl Engine for Embedded {
             .map(|(i, r)| (r.raw, i))
             .collect();
         let other = top.rows.len();
-        let cols = columns(q, &key_columns(key));
-        let out = self.store.scan(
-            q.range,
-            &cols,
-            FxHashMap::<(u64, usize), Counts>::default,
-            |acc, b| {
-                let mut vals = Vec::with_capacity(2);
-                for i in 0..b.len() {
-                    if !selected(q, b, i) {
-                        continue;
-                    }
-                    let t = b.time_flow_start_ns[i] / bucket_ns;
-                    vals.clear();
-                    key_values(b, i, key, &mut vals);
-                    for v in &vals {
-                        let s = index.get(v).copied().unwrap_or(other);
-                        let c = acc.entry((t, s)).or_insert((0, 0, 0));
-                        c.0 += 1;
-                        c.1 += b.packets[i];
-                        c.2 += b.bytes[i];
-                    }
-                }
-            },
-        )?;
         let mut all: FxHashMap<(u64, usize), Counts> = FxHashMap::default();
-        for p in out.parts {
-            for (k, v) in p {
-                let c = all.entry(k).or_insert((0, 0, 0));
-                c.0 += v.0;
-                c.1 += v.1;
-                c.2 += v.2;
+        let report = if let Some(cache) = self.cache.as_deref().filter(|_| unfiltered(q)) {
+            let (counts, report) = self.series_counts_cached(cache, q, key, bucket_ns)?;
+            for ((t, v), c) in &counts {
+                add_counts(&mut all, (*t, index.get(v).copied().unwrap_or(other)), c);
             }
-        }
+            report
+        } else {
+            let cols = columns(q, &key_columns(key));
+            let out = self.store.scan(
+                q.range,
+                &cols,
+                FxHashMap::<(u64, usize), Counts>::default,
+                |acc, b| {
+                    let mut vals = Vec::with_capacity(2);
+                    for i in 0..b.len() {
+                        if !selected(q, b, i) {
+                            continue;
+                        }
+                        let t = b.time_flow_start_ns[i] / bucket_ns;
+                        vals.clear();
+                        key_values(b, i, key, &mut vals);
+                        for v in &vals {
+                            let s = index.get(v).copied().unwrap_or(other);
+                            add_counts(acc, (t, s), &(1, b.packets[i], b.bytes[i]));
+                        }
+                    }
+                },
+            )?;
+            for p in out.parts {
+                for (k, v) in p {
+                    add_counts(&mut all, k, &v);
+                }
+            }
+            out.report
+        };
         // Buckets span the asked range when it is bounded, else the flows found.
         let first = all.keys().map(|k| k.0).min();
         let last = all.keys().map(|k| k.0).max();
@@ -402,6 +590,6 @@ impl Engine for Embedded {
                 }
             }
         }
-        Ok((series, out.report))
+        Ok((series, report))
     }
 }

@@ -4,6 +4,7 @@
 //! the CLI and API query through.
 
 pub mod aggregate;
+mod cache;
 pub mod engine;
 pub mod filter;
 pub mod sql;

@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap;
 use std::fmt::Write as _;
 
 /// What flows are grouped by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StatKey {
     /// Source address.
     SrcIp,
@@ -406,6 +406,26 @@ impl StatAcc {
         for (k, o) in other.acc {
             self.acc.entry(k).or_insert(Sums::EMPTY).merge(&o);
         }
+    }
+
+    /// Folds a shared partial accumulator (a cached per-file one) into this one.
+    pub fn merge_ref(&mut self, other: &StatAcc) {
+        self.totals.0 += other.totals.0;
+        self.totals.1 += other.totals.1;
+        self.totals.2 += other.totals.2;
+        for (k, o) in &other.acc {
+            self.acc.entry(*k).or_insert(Sums::EMPTY).merge(o);
+        }
+    }
+
+    /// Distinct values so far.
+    pub fn len(&self) -> usize {
+        self.acc.len()
+    }
+
+    /// Whether no value was seen.
+    pub fn is_empty(&self) -> bool {
+        self.acc.is_empty()
     }
 
     /// The top `n` rows by `order` (ties broken by the key, so output is stable).

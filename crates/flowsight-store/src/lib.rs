@@ -215,6 +215,21 @@ impl Store {
     ) -> Result<ScanOutput<A>, StoreError> {
         scan::scan(self, range, columns, init, fold)
     }
+
+    /// Like [`Store::scan`], over a chosen list of files (from [`Store::files`]); `fold` is
+    /// told the index in `files` of the file each batch comes from, so callers can keep
+    /// per-file results (the query engine caches them for files that no longer change).
+    pub fn scan_files<A: Send>(
+        &self,
+        files: &[FileMeta],
+        range: TimeRange,
+        columns: &[&str],
+        init: impl Fn() -> A + Sync,
+        fold: impl Fn(&mut A, usize, &flowsight_schema::FlowBatch) + Sync,
+    ) -> Result<ScanOutput<A>, StoreError> {
+        let total = self.files()?.len();
+        scan::scan_list(self, total, files, range, columns, init, fold)
+    }
 }
 
 /// Nanoseconds since the Unix epoch, now.

@@ -154,12 +154,28 @@ pub(crate) fn scan<A: Send>(
         .filter(|f| range.is_all() || range.overlaps(f.min_start, f.max_start))
         .cloned()
         .collect();
+    scan_list(store, all.len(), &files, range, columns, init, |a, _, b| {
+        fold(a, b)
+    })
+}
+
+/// Scans `files` (a selection of the store's `files_total` files); `fold` is told the index
+/// in `files` of the file each batch comes from.
+pub(crate) fn scan_list<A: Send>(
+    store: &Store,
+    files_total: usize,
+    files: &[FileMeta],
+    range: TimeRange,
+    columns: &[&str],
+    init: impl Fn() -> A + Sync,
+    fold: impl Fn(&mut A, usize, &FlowBatch) + Sync,
+) -> Result<ScanOutput<A>, StoreError> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(files.len().max(1));
     let next = AtomicUsize::new(0);
     let total = Mutex::new(ScanReport {
-        files_total: all.len(),
+        files_total,
         ..ScanReport::default()
     });
     let parts = std::thread::scope(|s| {
@@ -171,7 +187,7 @@ pub(crate) fn scan<A: Send>(
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(fm) = files.get(i) else { break };
-                        let mut cb = |b: &FlowBatch| fold(&mut acc, b);
+                        let mut cb = |b: &FlowBatch| fold(&mut acc, i, b);
                         match read_file(&fm.path, range, columns, &mut cb, &mut rep) {
                             Ok(()) => rep.files_read += 1,
                             Err(FileError::Vanished) => rep.vanished += 1,

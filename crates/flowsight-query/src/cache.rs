@@ -1,0 +1,156 @@
+//! Per-file results of unfiltered statistics and time series, kept in memory.
+//!
+//! Store files never change once written (compaction writes new ones and deletes the old),
+//! so the statistic of a whole file is computed once and reused: a dashboard that refreshes
+//! every few seconds only scans the files that arrived since, and the files its range cuts
+//! through. Entries are bounded by the number of rows (keys) they hold, least recently used
+//! first out, and dropped when their file leaves the store.
+
+use crate::engine::Counts;
+use crate::stats::{StatAcc, StatKey};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// What is cached for one file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum CacheKey {
+    /// The statistic of `key` over every flow of the file.
+    Stat(PathBuf, StatKey),
+    /// Flows, packets, bytes per (bucket index, key value), buckets of the given width.
+    Series(PathBuf, StatKey, u64),
+}
+
+impl CacheKey {
+    fn path(&self) -> &PathBuf {
+        match self {
+            CacheKey::Stat(p, _) | CacheKey::Series(p, _, _) => p,
+        }
+    }
+}
+
+/// A cached per-file result.
+#[derive(Debug)]
+pub(crate) enum Entry {
+    /// A statistic's accumulator.
+    Stat(StatAcc),
+    /// A series' counts.
+    Series(FxHashMap<(u64, u128), Counts>),
+}
+
+impl Entry {
+    fn rows(&self) -> usize {
+        match self {
+            Entry::Stat(a) => a.len(),
+            Entry::Series(m) => m.len(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    map: FxHashMap<CacheKey, (Arc<Entry>, u64)>,
+    tick: u64,
+    rows: usize,
+}
+
+/// The cache; `max_rows` bounds the keys held over all entries (about 80 bytes each).
+#[derive(Debug)]
+pub(crate) struct FileCache {
+    inner: Mutex<Inner>,
+    max_rows: usize,
+}
+
+impl FileCache {
+    pub(crate) fn new(max_rows: usize) -> FileCache {
+        FileCache {
+            inner: Mutex::new(Inner::default()),
+            max_rows,
+        }
+    }
+
+    pub(crate) fn get(&self, k: &CacheKey) -> Option<Arc<Entry>> {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.tick += 1;
+        let t = g.tick;
+        let e = g.map.get_mut(k)?;
+        e.1 = t;
+        Some(e.0.clone())
+    }
+
+    pub(crate) fn put(&self, k: CacheKey, e: Entry) {
+        let rows = e.rows();
+        if rows > self.max_rows / 4 {
+            return; // one file's answer may not crowd out everything else
+        }
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.tick += 1;
+        let t = g.tick;
+        if let Some((old, _)) = g.map.insert(k, (Arc::new(e), t)) {
+            g.rows -= old.rows();
+        }
+        g.rows += rows;
+        while g.rows > self.max_rows {
+            let Some(oldest) = g
+                .map
+                .iter()
+                .min_by_key(|(_, v)| v.1)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some((old, _)) = g.map.remove(&oldest) {
+                g.rows -= old.rows();
+            }
+        }
+    }
+
+    /// Drops the entries of files no longer in the store.
+    pub(crate) fn retain_files(&self, live: &FxHashSet<&PathBuf>) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut freed = 0;
+        g.map.retain(|k, v| {
+            let keep = live.contains(k.path());
+            if !keep {
+                freed += v.0.rows();
+            }
+            keep
+        });
+        g.rows -= freed;
+    }
+
+    #[cfg(test)]
+    pub(crate) fn rows(&self) -> usize {
+        self.inner.lock().map(|g| g.rows).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(n: u64) -> Entry {
+        Entry::Series((0..n).map(|i| ((i, 0u128), (1, 1, 1))).collect())
+    }
+
+    #[test]
+    fn least_recently_used_entries_go_first_and_rows_stay_bounded() {
+        let c = FileCache::new(100);
+        let k = |n: &str| CacheKey::Series(PathBuf::from(n), StatKey::Proto, 1);
+        c.put(k("a"), series(20));
+        c.put(k("b"), series(20));
+        c.put(k("c"), series(20));
+        assert!(c.get(&k("a")).is_some()); // a is now the most recent
+        c.put(k("d"), series(25));
+        c.put(k("e"), series(25)); // 110 rows: the least recent (b) goes
+        assert!(c.get(&k("b")).is_none());
+        assert!(c.get(&k("a")).is_some() && c.get(&k("e")).is_some());
+        assert!(c.rows() <= 100, "{}", c.rows());
+        // Too big for a quarter of the budget: not kept.
+        c.put(k("f"), series(26));
+        assert!(c.get(&k("f")).is_none());
+        let a = PathBuf::from("a");
+        c.retain_files(&[&a].into_iter().collect());
+        assert_eq!(c.rows(), 20);
+    }
+}
