@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs flowsight's whole test suite. Installs what the tests need when it is missing:
-# Debian packages for the real exporters and reference decoders the golden tests compare with.
+# Debian packages for the real exporters and reference decoders the golden tests compare with,
+# and Chromium with playwright-core for the portal's browser test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,9 @@ declare -A NEED=(
   [python3]=python3
   [openssl]=openssl
   [curl]=curl
+  [chromium]=chromium
+  [node]=nodejs
+  [npm]=npm
 )
 missing=()
 for cmd in "${!NEED[@]}"; do
@@ -57,6 +61,18 @@ if [ ! -f "$GEO/geo-whois-asn-country.mmdb" ] || [ ! -f "$GEO/asn-ipv6.csv" ] \
 fi
 export FLOWSIGHT_GEO_DIR="$(cd "$GEO" && pwd)"
 
+# The portal's browser test drives Debian's chromium with playwright-core (npm, pinned in
+# tests/browser/package-lock.json), installed once beside the build.
+NODE_DIR="${CARGO_TARGET_DIR:-target}/browser-node"
+if [ ! -f "$NODE_DIR/node_modules/playwright-core/package.json" ] \
+  || ! cmp -s tests/browser/package-lock.json "$NODE_DIR/package-lock.json"; then
+  echo "test.sh: installing playwright-core into $NODE_DIR"
+  mkdir -p "$NODE_DIR"
+  cp tests/browser/package.json tests/browser/package-lock.json "$NODE_DIR/"
+  (cd "$NODE_DIR" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+fi
+export FLOWSIGHT_NODE_MODULES="$(cd "$NODE_DIR" && pwd)/node_modules"
+
 echo "== cargo fmt"
 cargo fmt --all -- --check
 echo "== cargo clippy"
@@ -65,4 +81,4 @@ echo "== cargo test"
 cargo test --workspace --locked
 echo "== fuzz targets compile (run them with: RUSTC_BOOTSTRAP=1 cargo fuzz run TARGET)"
 cargo check --manifest-path fuzz/Cargo.toml --locked --quiet
-echo "== all tests passed"
+echo "== all tests passed (portal screenshots: ${CARGO_TARGET_DIR:-target}/portal-screenshots)"

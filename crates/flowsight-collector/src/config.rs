@@ -24,6 +24,10 @@ pub struct Config {
     /// one). When set, every HTTP request needs `Authorization: Bearer <token>`; binding
     /// `http` to anything but loopback requires at least one.
     pub api_tokens: Vec<String>,
+    /// People who may log in to the portal, with their passwords stored hashed
+    /// (`flowsight user add NAME` makes an entry). Binding `http` to anything but loopback
+    /// requires users or API tokens.
+    pub users: Vec<UserConfig>,
     /// Decode workers (0: one per core).
     pub workers: usize,
     /// Receive threads per UDP listener, each on its own `SO_REUSEPORT` socket.
@@ -104,6 +108,7 @@ impl Default for Config {
             data: PathBuf::from("flowsight-data"),
             http: "127.0.0.1:8080".into(),
             api_tokens: Vec::new(),
+            users: Vec::new(),
             workers: 0,
             receivers: 1,
             socket_buffer: "32MiB".into(),
@@ -321,6 +326,55 @@ pub fn parse_hex<const N: usize>(hex: &str) -> Option<[u8; N]> {
     Some(out)
 }
 
+/// A portal user: `[[users]] name = "alice" password = "pbkdf2-sha256$..."`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// Login name.
+    pub name: String,
+    /// `pbkdf2-sha256$<iterations>$<salt, hex>$<32-byte hash, hex>` (never the password).
+    pub password: String,
+}
+
+/// A stored password: PBKDF2-HMAC-SHA256 (RFC 8018 s5.2) with its salt and iteration count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordHash {
+    /// PBKDF2 iterations.
+    pub iterations: u32,
+    /// Salt (16 to 64 bytes).
+    pub salt: Vec<u8>,
+    /// Derived key.
+    pub hash: [u8; 32],
+}
+
+impl PasswordHash {
+    /// Parses `pbkdf2-sha256$<iterations>$<salt hex>$<hash hex>`.
+    pub fn parse(s: &str) -> Option<PasswordHash> {
+        let mut it = s.split('$');
+        if it.next()? != "pbkdf2-sha256" {
+            return None;
+        }
+        let iterations: u32 = it.next()?.parse().ok()?;
+        let salt_hex = it.next()?;
+        let hash = parse_hex::<32>(it.next()?)?;
+        if it.next().is_some()
+            || iterations < 10_000
+            || salt_hex.len() % 2 != 0
+            || !(32..=128).contains(&salt_hex.len())
+        {
+            return None;
+        }
+        let salt = (0..salt_hex.len() / 2)
+            .map(|i| u8::from_str_radix(salt_hex.get(2 * i..2 * i + 2)?, 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
+        Some(PasswordHash {
+            iterations,
+            salt,
+            hash,
+        })
+    }
+}
+
 /// The configuration, validated and typed.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -332,6 +386,8 @@ pub struct Settings {
     pub http: SocketAddr,
     /// SHA-256 digests of the API tokens (empty: no authentication, loopback only).
     pub api_tokens: Vec<[u8; 32]>,
+    /// Portal users and their password hashes.
+    pub users: Vec<(String, PasswordHash)>,
     /// Decode workers.
     pub workers: usize,
     /// Receive threads per UDP listener.
@@ -483,11 +539,37 @@ impl Config {
                 )),
             }
         }
-        if !http.ip().is_loopback() && self.api_tokens.is_empty() {
+        let mut users: Vec<(String, PasswordHash)> = Vec::new();
+        for u in &self.users {
+            let name_ok = !u.name.is_empty()
+                && u.name.len() <= 64
+                && u.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
+            if !name_ok {
+                errs.push(format!(
+                    "users: name `{}` must be 1 to 64 letters, digits, `.`, `_`, `-` or `@`",
+                    u.name
+                ));
+            } else if users.iter().any(|(n, _)| *n == u.name) {
+                errs.push(format!("users: `{}` is listed twice", u.name));
+            }
+            match PasswordHash::parse(&u.password) {
+                Some(h) => users.push((u.name.clone(), h)),
+                None => errs.push(format!(
+                    "users: the password of `{}` is not \"pbkdf2-sha256$ITERATIONS$SALT$HASH\" \
+                     (at least 10000 iterations, 16-64 byte salt); make the entry with \
+                     `flowsight user add {}` (the password itself never goes in the file)",
+                    u.name, u.name
+                )),
+            }
+        }
+        if !http.ip().is_loopback() && self.api_tokens.is_empty() && self.users.is_empty() {
             errs.push(format!(
-                "http: {http} is reachable from other hosts, and the API and metrics would be \
-                 open to them: add api_tokens = [\"sha256:...\"] (`flowsight token new` makes \
-                 one) or bind 127.0.0.1"
+                "http: {http} is reachable from other hosts, and the portal, API and metrics \
+                 would be open to them: add api_tokens = [\"sha256:...\"] for machines \
+                 (`flowsight token new`) and [[users]] for people (`flowsight user add NAME`), \
+                 or bind 127.0.0.1"
             ));
         }
         if listeners.iter().any(|l| l.kind == ListenerKind::IpfixTls) && self.tls.is_none() {
@@ -519,6 +601,7 @@ impl Config {
             data: self.data.clone(),
             http,
             api_tokens,
+            users,
             workers,
             receivers: self.receivers.max(1),
             socket_buffer,

@@ -17,6 +17,7 @@
 
 pub mod auth;
 mod error;
+mod portal;
 
 pub use error::{ApiError, ErrorBody};
 
@@ -73,7 +74,7 @@ pub struct Api {
     collector: Option<Arc<Shared>>,
     budget: Budget,
     slots: Arc<tokio::sync::Semaphore>,
-    tokens: Arc<Vec<[u8; 32]>>,
+    access: Arc<auth::Access>,
 }
 
 impl std::fmt::Debug for Api {
@@ -90,8 +91,9 @@ impl Api {
         data: impl AsRef<std::path::Path>,
         collector: Option<Arc<Shared>>,
     ) -> Result<Api, flowsight_query::engine::QueryError> {
+        // Dashboards repeat the same unfiltered queries: per-file results are cached.
         Ok(Api::new(
-            Arc::new(Embedded::open(data)?),
+            Arc::new(Embedded::open(data)?.with_cache(flowsight_query::engine::DEFAULT_CACHE_ROWS)),
             collector,
             Budget::default(),
         ))
@@ -109,14 +111,25 @@ impl Api {
             collector,
             budget,
             slots,
-            tokens: Arc::new(Vec::new()),
+            access: Arc::new(auth::Access::new(Vec::new(), Vec::new())),
         }
     }
 
     /// Requires a bearer token whose SHA-256 digest is one of `digests` on every request
     /// (none: no authentication; `serve` only allows that on loopback).
-    pub fn with_tokens(mut self, digests: Vec<[u8; 32]>) -> Api {
-        self.tokens = Arc::new(digests);
+    pub fn with_tokens(self, digests: Vec<[u8; 32]>) -> Api {
+        self.with_access(digests, Vec::new())
+    }
+
+    /// Requires, on every API request, a bearer token whose SHA-256 digest is one of
+    /// `digests` or the session cookie of one of `users` who logged in (neither: no
+    /// authentication; `serve` only allows that on loopback).
+    pub fn with_access(
+        mut self,
+        digests: Vec<[u8; 32]>,
+        users: Vec<(String, auth::PasswordHash)>,
+    ) -> Api {
+        self.access = Arc::new(auth::Access::new(digests, users));
         self
     }
 
@@ -160,8 +173,11 @@ impl Api {
 /// The routes, behind the token check (when tokens are configured), with security headers
 /// on every response.
 pub fn router(api: Api) -> axum::Router {
-    let tokens = api.tokens.clone();
+    let access = api.access.clone();
     axum::Router::new()
+        .route("/api/v1/login", axum::routing::post(login))
+        .route("/api/v1/logout", axum::routing::post(logout))
+        .route("/api/v1/session", get(session))
         .route("/api/v1/top", get(top))
         .route("/api/v1/timeseries", get(timeseries))
         .route("/api/v1/flows", get(flows))
@@ -170,10 +186,11 @@ pub fn router(api: Api) -> axum::Router {
         .route("/api/v1/version", get(version))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
-        .fallback(not_found)
+        .route("/assets/{*path}", get(portal::asset))
+        .fallback(portal::page_or_not_found)
         .layer(axum::middleware::from_fn_with_state(
-            tokens,
-            auth::require_token,
+            access,
+            auth::require_auth,
         ))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(api)
@@ -185,18 +202,143 @@ async fn security_headers(mut r: Response) -> Response {
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "no-referrer"),
-        (header::CACHE_CONTROL, "no-store"),
+        // Charts set inline styles from script; nothing else is inline or foreign.
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; frame-ancestors 'none'",
+            "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+             object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
         ),
     ] {
         h.insert(k, HeaderValue::from_static(v));
     }
+    // Data is never cached; the portal's versioned assets say otherwise themselves.
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     r
 }
 
-async fn not_found() -> ApiError {
+/// A login.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Login {
+    /// User name (`[[users]]` in the configuration).
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+/// Who the request is, and whether the server needs a login.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionInfo {
+    /// Whether API requests need a token or a login.
+    pub auth_required: bool,
+    /// Whether people can log in (users are configured).
+    pub login_available: bool,
+    /// The logged-in user, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// `open` (no credentials configured), `token`, `session`, or `none`.
+    pub via: &'static str,
+}
+
+/// Logs a person in: sets the `flowsight_session` cookie (`HttpOnly`, `SameSite=Strict`,
+/// 12 hours). Ten failures a minute for one name are answered 429.
+#[utoipa::path(post, path = "/api/v1/login", request_body = Login,
+    responses((status = 200, body = SessionInfo), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn login(
+    State(api): State<Api>,
+    body: Result<axum::Json<Login>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let axum::Json(l) = body.map_err(|e| ApiError::param("body", e.body_text()))?;
+    if !api.access.has_users() {
+        return Err(ApiError::server(
+            404,
+            "no_users",
+            "no users are configured: add [[users]] entries (`flowsight user add NAME`)",
+        ));
+    }
+    let access = api.access.clone();
+    let user = l.username.clone();
+    // PBKDF2 takes a good fraction of a second by design: off the async threads.
+    let r = tokio::task::spawn_blocking(move || access.login(&l.username, &l.password))
+        .await
+        .map_err(|e| ApiError::server(500, "internal", e.to_string()))?;
+    match r {
+        Ok(id) => {
+            let cookie = format!(
+                "{}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+                auth::COOKIE,
+                auth::SESSION_TTL.as_secs()
+            );
+            let mut resp = axum::Json(SessionInfo {
+                auth_required: true,
+                login_available: true,
+                user: Some(user),
+                via: "session",
+            })
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                resp.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            Ok(resp)
+        }
+        Err(auth::LoginError::Wrong) => Err(ApiError::server(
+            401,
+            "bad_login",
+            "unknown user or wrong password",
+        )),
+        Err(auth::LoginError::TooMany) => Err(ApiError::server(
+            429,
+            "too_many_logins",
+            "too many failed logins for this name: wait a minute",
+        )),
+        Err(auth::LoginError::Random) => Err(ApiError::server(
+            500,
+            "internal",
+            "the OS random source failed",
+        )),
+    }
+}
+
+/// Ends the login session and clears its cookie.
+#[utoipa::path(post, path = "/api/v1/logout", responses((status = 204)))]
+async fn logout(State(api): State<Api>, headers: axum::http::HeaderMap) -> Response {
+    api.access.logout(&headers);
+    (
+        axum::http::StatusCode::NO_CONTENT,
+        [(
+            header::SET_COOKIE,
+            format!(
+                "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
+                auth::COOKIE
+            ),
+        )],
+    )
+        .into_response()
+}
+
+/// Whether a login is needed, and who the request is.
+#[utoipa::path(get, path = "/api/v1/session", responses((status = 200, body = SessionInfo)))]
+async fn session(
+    State(api): State<Api>,
+    headers: axum::http::HeaderMap,
+) -> axum::Json<SessionInfo> {
+    let p = api.access.principal(&headers);
+    let (user, via) = match p {
+        Some(auth::Principal::Open) => (None, "open"),
+        Some(auth::Principal::Token) => (None, "token"),
+        Some(auth::Principal::User(u)) => (Some(u), "session"),
+        None => (None, "none"),
+    };
+    axum::Json(SessionInfo {
+        auth_required: api.access.required(),
+        login_available: api.access.has_users(),
+        user,
+        via,
+    })
+}
+
+pub(crate) async fn not_found() -> ApiError {
     ApiError {
         status: 404,
         code: "not_found",
@@ -215,7 +357,10 @@ async fn not_found() -> ApiError {
                        Filters use the filter language of `flowsight query` (docs/filters.md); \
                        times accept 2026-11-22T10:00:00Z, 1h (ago), now or Unix seconds."
     ),
-    paths(top, timeseries, flows, exporters, health, version, openapi, metrics)
+    paths(
+        top, timeseries, flows, exporters, health, version, openapi, metrics, login, logout,
+        session
+    )
 )]
 pub struct ApiDoc;
 
@@ -735,6 +880,36 @@ async fn flows(
             Some(v)
         }
     };
+    if format != "json" {
+        // Exports stream: the flows are selected (and held, within max_export) by one scan,
+        // then rendered and sent a few thousand rows at a time, so the text of a million
+        // flows is never in memory at once and the client sees bytes early.
+        let b = api
+            .run(move |e| Ok(e.flows(&q, after.as_ref(), Some(limit))?.0))
+            .await?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+        let csv = format == "csv";
+        tokio::task::spawn_blocking(move || render_export(&b, csv, columns, &tx));
+        let (mime, name) = if csv {
+            (
+                "text/csv; charset=utf-8",
+                "attachment; filename=\"flows.csv\"",
+            )
+        } else {
+            (
+                "application/x-ndjson",
+                "attachment; filename=\"flows.ndjson\"",
+            )
+        };
+        return Ok((
+            [
+                (header::CONTENT_TYPE, mime),
+                (header::CONTENT_DISPOSITION, name),
+            ],
+            axum::body::Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)),
+        )
+            .into_response());
+    }
     api.run(move |e| {
         let (b, tot, rep) = e.flows(&q, after.as_ref(), Some(limit))?;
         let mut rows: Vec<serde_json::Value> = Vec::with_capacity(limit);
@@ -752,51 +927,81 @@ async fn flows(
         let next =
             (rows.len() == limit && !b.is_empty()).then(|| cursor(&flow_key(&b, b.len() - 1)));
         let matched = Counts::from((tot.flows, tot.packets, tot.bytes));
-        Ok(match format.as_str() {
-            "ndjson" => {
-                let mut out = String::new();
-                for v in &rows {
-                    out.push_str(&v.to_string());
-                    out.push('\n');
-                }
-                ([(header::CONTENT_TYPE, "application/x-ndjson")], out).into_response()
-            }
-            "csv" => {
-                let cols: Vec<String> = columns.unwrap_or_else(|| {
-                    flowsight_schema::FIELDS
-                        .iter()
-                        .filter(|f| !f.enrichment)
-                        .map(|f| f.name.to_string())
-                        .collect()
-                });
-                let mut out = cols.join(",");
-                out.push('\n');
-                for v in &rows {
-                    let line: Vec<String> = cols
-                        .iter()
-                        .map(|c| match v.get(c) {
-                            Some(serde_json::Value::String(s)) => {
-                                flowsight_query::csv_field(s).into_owned()
-                            }
-                            Some(serde_json::Value::Null) | None => String::new(),
-                            Some(x) => flowsight_query::csv_field(&x.to_string()).into_owned(),
-                        })
-                        .collect();
-                    out.push_str(&line.join(","));
-                    out.push('\n');
-                }
-                ([(header::CONTENT_TYPE, "text/csv")], out).into_response()
-            }
-            _ => axum::Json(FlowsPage {
-                flows: rows,
-                matched,
-                next_cursor: next,
-                scan: (&rep).into(),
-            })
-            .into_response(),
+        Ok(axum::Json(FlowsPage {
+            flows: rows,
+            matched,
+            next_cursor: next,
+            scan: (&rep).into(),
         })
+        .into_response())
     })
     .await
+}
+
+/// Rows rendered per chunk of an export.
+const EXPORT_CHUNK: usize = 4096;
+
+/// Renders an export as NDJSON or CSV into `tx`, a chunk at a time; stops early when the
+/// client goes away.
+fn render_export(
+    b: &flowsight_schema::FlowBatch,
+    csv: bool,
+    columns: Option<Vec<String>>,
+    tx: &tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
+) {
+    let cols: Vec<String> = columns.clone().unwrap_or_else(|| {
+        flowsight_schema::FIELDS
+            .iter()
+            .filter(|f| !f.enrichment || !csv)
+            .map(|f| f.name.to_string())
+            .collect()
+    });
+    let mut out = String::new();
+    if csv {
+        out.push_str(&cols.join(","));
+        out.push('\n');
+    }
+    let mut s = String::new();
+    for (i, r) in b.iter().enumerate() {
+        s.clear();
+        r.write_json(&mut s);
+        if !csv && columns.is_none() {
+            out.push_str(&s);
+        } else {
+            let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&s) else {
+                continue;
+            };
+            if csv {
+                let line: Vec<String> = cols
+                    .iter()
+                    .map(|c| match v.get(c) {
+                        Some(serde_json::Value::String(s)) => {
+                            flowsight_query::csv_field(s).into_owned()
+                        }
+                        Some(serde_json::Value::Null) | None => String::new(),
+                        Some(x) => flowsight_query::csv_field(&x.to_string()).into_owned(),
+                    })
+                    .collect();
+                out.push_str(&line.join(","));
+            } else {
+                if let Some(o) = v.as_object_mut() {
+                    o.retain(|k, _| cols.iter().any(|c| c == k));
+                }
+                out.push_str(&v.to_string());
+            }
+        }
+        out.push('\n');
+        if (i + 1) % EXPORT_CHUNK == 0
+            && tx
+                .blocking_send(Ok(std::mem::take(&mut out).into_bytes()))
+                .is_err()
+        {
+            return;
+        }
+    }
+    if !out.is_empty() {
+        let _ = tx.blocking_send(Ok(out.into_bytes()));
+    }
 }
 
 /// Lowercase hex of `bytes` (cursor addresses, token digests).

@@ -1,6 +1,7 @@
 //! `flowsight`: NetFlow / IPFIX / sFlow collector and traffic analyzer.
 
 mod decode;
+mod demo;
 mod generate;
 mod geo;
 mod query;
@@ -9,6 +10,7 @@ mod schema_cmd;
 mod serve;
 mod sql;
 mod token;
+mod user;
 
 use anyhow::Result;
 
@@ -48,6 +50,8 @@ enum Command {
     Geo(geo::GeoArgs),
     /// API tokens: `token new` makes one and prints the hashed line for flowsight.toml.
     Token(token::TokenArgs),
+    /// Portal logins: `user add NAME` prints the `[[users]]` entry with the password hashed.
+    User(user::UserArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -62,6 +66,7 @@ fn main() -> std::process::ExitCode {
         Command::Replay(a) => replay::run(a),
         Command::Geo(a) => geo::run(a),
         Command::Token(a) => token::run(a),
+        Command::User(a) => user::run(a),
     };
     match res {
         Ok(()) => std::process::ExitCode::SUCCESS,

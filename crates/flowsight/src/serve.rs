@@ -1,5 +1,5 @@
 //! `flowsight serve`: the collector daemon. Receives flow exports, stores them in the embedded
-//! store, and serves metrics and the REST API (`flowsight-web`) over HTTP.
+//! store, and serves the portal, the REST API (`flowsight-web`) and metrics over HTTP.
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -34,10 +34,19 @@ pub struct ServeArgs {
     /// Validate the configuration, print the effective one, and exit.
     #[arg(long)]
     pub check: bool,
+    /// Demo mode: the generator feeds the collector background traffic and an attack every
+    /// few minutes over loopback. Unless given, data goes to ./flowsight-demo-data and the
+    /// only listener is netflow://127.0.0.1:0, so a demo never mixes with real flows.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 fn effective_config(a: &ServeArgs) -> Result<Config> {
     let mut cfg = Config::load(a.config.as_deref())?;
+    if a.demo {
+        cfg.listen = vec!["netflow://127.0.0.1:0".into()];
+        cfg.data = PathBuf::from("flowsight-demo-data");
+    }
     if !a.listen.is_empty() {
         cfg.listen = a.listen.clone();
     }
@@ -84,11 +93,43 @@ pub fn run(a: ServeArgs) -> Result<()> {
     let http_addr = http.local_addr()?;
     eprintln!("flowsight: http on http://{http_addr} (metrics at /metrics)");
     eprintln!("flowsight: storing flows in {}", settings.data.display());
+    let demo = if a.demo {
+        let target = running
+            .bound
+            .iter()
+            .find(|(l, _)| l.kind == flowsight_collector::ListenerKind::Netflow)
+            .map(|(_, addr)| {
+                let ip = if addr.ip().is_unspecified() {
+                    std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+                } else {
+                    addr.ip()
+                };
+                std::net::SocketAddr::new(ip, addr.port())
+            })
+            .context("--demo needs a netflow:// listener for the generator to feed")?;
+        eprintln!(
+            "flowsight: demo: generating {} flows/s plus attacks into {target}; open http://{http_addr}/",
+            crate::demo::RATE
+        );
+        let st = stop.clone();
+        Some(
+            std::thread::Builder::new()
+                .name("fs-demo".into())
+                .spawn(move || {
+                    if let Err(e) = crate::demo::feed(target, st) {
+                        tracing::error!("demo generator stopped: {e:#}");
+                    }
+                })
+                .context("cannot start the demo generator")?,
+        )
+    } else {
+        None
+    };
 
     // The API reads the store the collector writes (opened once it exists).
     let api = flowsight_web::Api::open(&settings.data, Some(running.shared.clone()))
         .context("cannot open the store for the API")?
-        .with_tokens(settings.api_tokens.clone());
+        .with_access(settings.api_tokens.clone(), settings.users.clone());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("fs-http")
@@ -110,6 +151,10 @@ pub fn run(a: ServeArgs) -> Result<()> {
         if server.is_finished() {
             break;
         }
+    }
+    stop.store(true, Ordering::Relaxed);
+    if let Some(d) = demo {
+        let _ = d.join();
     }
     tracing::info!("shutting down: draining workers, flushing the store, saving templates");
     running.shutdown();

@@ -145,6 +145,19 @@ fn api_answers_equal_the_cli() {
             assert_eq!(sum, v["totals"]["flows"].as_u64().unwrap(), "{dim}");
         }
     }
+    // Unfiltered answers come from the per-file cache the second time: no file is read, and
+    // the rows are still the CLI's.
+    for (dim, metric) in [("srcip", "bytes"), ("dstas", "flows")] {
+        let path = format!("/api/v1/top?dimension={dim}&metric={metric}&limit=7");
+        let first = get_json(&s, &path);
+        let again = get_json(&s, &path);
+        assert_eq!(again["scan"]["files_read"], 0, "{dim}: {again}");
+        let want = cli_stat(&store, &format!("{dim}/{metric}"), 7, &[]);
+        assert_eq!(api_rows(&first), want, "{dim}/{metric}, first");
+        assert_eq!(api_rows(&again), want, "{dim}/{metric}, cached");
+        assert_eq!(first["totals"], again["totals"]);
+        assert_eq!(first["other"], again["other"]);
+    }
     // Pairs: each conversation's share, plus other, is the total.
     let v = get_json(&s, "/api/v1/top?dimension=srcip,dstip&metric=bytes&limit=5");
     let rows = v["rows"].as_array().unwrap();
@@ -193,6 +206,15 @@ fn api_answers_equal_the_cli() {
         assert_eq!(total as u64, w.3, "{}", w.0);
     }
     assert_eq!(series.last().unwrap()["key"], "other");
+    // The same series again, from the cache.
+    let again = get_json(
+        &s,
+        &format!(
+            "/api/v1/timeseries?dimension=proto&metric=bytes&k=3&bucket=10s&since={since}&until={until}"
+        ),
+    );
+    assert_eq!(again["series"], v["series"]);
+    assert_eq!(again["times_ns"], v["times_ns"]);
     for (j, t) in times.iter().enumerate() {
         let b0 = t.as_u64().unwrap() / 1_000_000_000;
         let in_bucket: f64 = series
@@ -257,7 +279,19 @@ fn api_answers_equal_the_cli() {
         head.to_lowercase().contains("application/x-ndjson"),
         "{head}"
     );
-    assert_eq!(body.lines().count(), want.len());
+    assert!(
+        head.to_lowercase().contains("transfer-encoding: chunked"),
+        "exports stream: {head}"
+    );
+    let mut exported: Vec<String> = body
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap().to_string())
+        .collect();
+    exported.sort();
+    assert!(
+        exported == want,
+        "the NDJSON export differs from the CLI's flows"
+    );
     let (_, _, csv) = http_get_full(
         &s.http,
         &format!(
@@ -529,5 +563,126 @@ fn with_tokens_every_request_needs_a_valid_one() {
     }
     sigterm(&child);
     let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn people_log_in_with_a_password_and_the_session_opens_the_api() {
+    let dir = tempdir("api-login");
+    let s = Serve::with_config(
+        &dir,
+        &user_entry("alice", "correct horse battery"),
+        "netflow://127.0.0.1:0",
+    );
+    let (st, _, body) = http_get_full(&s.http, "/api/v1/session");
+    assert_eq!(st, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["auth_required"], true);
+    assert_eq!(v["login_available"], true);
+    assert_eq!(v["via"], "none");
+    // Data needs a login; the portal's page and assets (no data in them) do not.
+    let (st, _, _) = http_get_full(&s.http, "/api/v1/top?dimension=proto");
+    assert_eq!(st, 401);
+    let (st, head, page) = http_get_full(&s.http, "/top?dimension=srcip");
+    assert_eq!(st, 200);
+    assert!(page.contains("/assets/app.js"), "{page}");
+    let h = head.to_lowercase();
+    for want in [
+        "content-security-policy: default-src 'self'",
+        "x-frame-options: deny",
+        "x-content-type-options: nosniff",
+    ] {
+        assert!(h.contains(want), "{want} missing in {head}");
+    }
+    let json = "Content-Type: application/json\r\n";
+    for (body, status, code) in [
+        (
+            r#"{"username":"alice","password":"wrong"}"#,
+            401,
+            "bad_login",
+        ),
+        (
+            r#"{"username":"mallory","password":"correct horse battery"}"#,
+            401,
+            "bad_login",
+        ),
+        (r#"{"username":"alice"}"#, 400, "bad_parameter"),
+    ] {
+        let (st, _, b) = http_request(&s.http, "POST", "/api/v1/login", json, body);
+        assert_eq!(st, status, "{body}: {b}");
+        let v: Value = serde_json::from_str(&b).unwrap();
+        assert_eq!(v["error"]["code"], code, "{b}");
+    }
+    let (st, head, b) = http_request(
+        &s.http,
+        "POST",
+        "/api/v1/login",
+        json,
+        r#"{"username":"alice","password":"correct horse battery"}"#,
+    );
+    assert_eq!(st, 200, "{b}");
+    let cookie_line = head
+        .lines()
+        .find(|l| l.to_lowercase().starts_with("set-cookie:"))
+        .unwrap_or_else(|| panic!("no cookie: {head}"));
+    assert!(
+        cookie_line.contains("HttpOnly") && cookie_line.contains("SameSite=Strict"),
+        "{cookie_line}"
+    );
+    let cookie = cookie_line
+        .split_once(':')
+        .unwrap()
+        .1
+        .split(';')
+        .next()
+        .unwrap()
+        .trim()
+        .to_string();
+    let with = format!("Cookie: {cookie}\r\n");
+    let (st, _, b) = http_get_with(&s.http, "/api/v1/top?dimension=proto", &with);
+    assert_eq!(st, 200, "{b}");
+    let (_, _, b) = http_get_with(&s.http, "/api/v1/session", &with);
+    let v: Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(
+        (v["user"].as_str(), v["via"].as_str()),
+        (Some("alice"), Some("session"))
+    );
+    // A forged session id is not a session.
+    let forged = format!("Cookie: flowsight_session={}\r\n", "ab".repeat(32));
+    let (st, _, _) = http_get_with(&s.http, "/api/v1/top?dimension=proto", &forged);
+    assert_eq!(st, 401);
+    let (st, _, _) = http_request(&s.http, "POST", "/api/v1/logout", &with, "");
+    assert_eq!(st, 204);
+    let (st, _, b) = http_get_with(&s.http, "/api/v1/top?dimension=proto", &with);
+    assert_eq!(st, 401, "after logout: {b}");
+    s.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn demo_mode_feeds_itself_from_two_exporters() {
+    let dir = tempdir("api-demo");
+    let s = Serve::start(&dir.join("store"), &["--demo", "--flush-interval", "200ms"]);
+    let t = Instant::now();
+    loop {
+        let err = s.stderr.lock().unwrap().clone();
+        if err.contains("flowsight: demo: generating") {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "{err}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    loop {
+        let v = get_json(&s, "/api/v1/top?dimension=router&metric=flows");
+        let rows = v["rows"].as_array().unwrap().len();
+        if rows == 2 && v["totals"]["flows"].as_u64().unwrap() > 100 {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "demo store: {v}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let ex = get_json(&s, "/api/v1/exporters");
+    assert_eq!(ex.as_array().unwrap().len(), 2, "{ex}");
+    s.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -248,22 +248,63 @@ pub fn http_get_full(addr: &str, path: &str) -> (u16, String, String) {
 
 /// `GET path` with extra header lines (each ending in `\r\n`).
 pub fn http_get_with(addr: &str, path: &str, headers: &str) -> (u16, String, String) {
+    http_request(addr, "GET", path, headers, "")
+}
+
+/// One HTTP/1.1 request; a chunked response body is decoded.
+pub fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, String, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let len = if body.is_empty() && method == "GET" {
+        String::new()
+    } else {
+        format!("Content-Length: {}\r\n", body.len())
+    };
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}{len}Connection: close\r\n\r\n{body}"
     )
     .unwrap();
-    let mut all = String::new();
-    s.read_to_string(&mut all).unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    let all = String::from_utf8_lossy(&all).into_owned();
     let (head, body) = all.split_once("\r\n\r\n").unwrap_or((&all, ""));
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    (status, head.to_string(), body.to_string())
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (status, head.to_string(), body)
+}
+
+/// Decodes an HTTP/1.1 chunked body (RFC 9112 s7.1).
+fn dechunk(mut b: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = b.split_once("\r\n") {
+        let n = usize::from_str_radix(size.split(';').next().unwrap().trim(), 16)
+            .unwrap_or_else(|_| panic!("bad chunk size line `{size}`"));
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        b = &rest[n..];
+        b = b.strip_prefix("\r\n").unwrap_or(b);
+    }
+    out
 }
 
 pub fn http_get(addr: &str, path: &str) -> String {
@@ -474,4 +515,26 @@ pub fn softflowd(version: u8, port: u16) {
     }
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&work);
+}
+
+/// `flowsight user add NAME` with `password` on stdin: the `[[users]]` entry.
+pub fn user_entry(name: &str, password: &str) -> String {
+    let mut c = Command::new(bin())
+        .args(["user", "add", name, "--iterations", "10000"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        writeln!(c.stdin.take().unwrap(), "{password}").unwrap();
+    }
+    let out = c.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }

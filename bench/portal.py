@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""How fast the portal's dashboard panels answer over 10M stored flows.
+
+`flowsight serve` (release build, embedded store, enrichment from --config when given)
+receives FLOWS generated IPFIX flows at RATE flows/s (no loss, checked), then every panel's
+API request - the exact URLs the portal issues for its overview, top items, geo map, flow
+explorer and exporters pages, over the default range (the last hour) - is timed over HTTP:
+
+- cold: the first request after the flows arrived (nothing cached);
+- warm: the median of RUNS more (a dashboard's live refresh: per-file results cached, only
+  new files scanned).
+
+Also reports the bytes the portal's first load transfers (index.html and every asset it
+loads). Usage: bench/portal.py [--flows 10000000] [--rate 400000] [--runs 5]
+[--config bench/enrich.toml] [--keep DIR]. Needs `cargo build --release`.
+"""
+import argparse, json, os, re, socket, statistics, subprocess, tempfile, time, urllib.parse, urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "flowsight")
+
+# (panel, path) - what app.js requests for each page with the default range.
+PANELS = [
+    ("overview: traffic by protocol (bps)", "/api/v1/timeseries?dimension=proto&metric=bps&k=5&since=1h"),
+    ("overview: headline totals", "/api/v1/top?dimension=proto&metric=bytes&limit=5&since=1h"),
+    ("overview: top talkers", "/api/v1/top?dimension=srcip&metric=bytes&limit=5&since=1h"),
+    ("overview: top listeners", "/api/v1/top?dimension=dstip&metric=bytes&limit=5&since=1h"),
+    ("overview: top ports", "/api/v1/top?dimension=dstport&metric=bytes&limit=5&since=1h"),
+    ("top: talkers", "/api/v1/top?dimension=srcip&metric=bytes&limit=25&since=1h"),
+    ("top: conversations", "/api/v1/top?dimension=srcip,dstip&metric=bytes&limit=25&since=1h"),
+    ("top: protocols", "/api/v1/top?dimension=proto&metric=bytes&limit=25&since=1h"),
+    ("top: source ASes", "/api/v1/top?dimension=srcas&metric=bytes&limit=25&since=1h"),
+    ("top: exporters", "/api/v1/top?dimension=router&metric=bytes&limit=25&since=1h"),
+    ("top: interfaces", "/api/v1/top?dimension=inif&metric=bytes&limit=25&since=1h"),
+    ("geo: countries", "/api/v1/top?dimension=dstgeo&metric=bytes&limit=250&since=1h"),
+    ("flows: first page", "/api/v1/flows?limit=100&since=1h"),
+    ("exporters", "/api/v1/exporters"),
+]
+
+
+def free_port(kind=socket.SOCK_DGRAM):
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def get(base, path):
+    t = time.perf_counter()
+    with urllib.request.urlopen(base + path, timeout=120) as r:
+        body = r.read()
+    return time.perf_counter() - t, body
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--flows", type=int, default=10_000_000)
+    ap.add_argument("--rate", type=int, default=400_000)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--config")
+    ap.add_argument("--keep")
+    a = ap.parse_args()
+    work = a.keep or tempfile.mkdtemp(prefix="portal-bench-")
+    os.makedirs(work, exist_ok=True)
+    http = free_port(socket.SOCK_STREAM)
+    cmd = [BIN, "serve", "--data", os.path.join(work, "data"), "--listen", "netflow://127.0.0.1:0",
+           "--http", f"127.0.0.1:{http}"]
+    if a.config:
+        cmd += ["--config", a.config]
+    srv = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    port = None
+    while port is None:
+        line = srv.stderr.readline()
+        if not line:
+            raise SystemExit("serve exited")
+        m = re.search(r"listening on netflow://127\.0\.0\.1:(\d+)", line)
+        if m:
+            port = int(m.group(1))
+    base = f"http://127.0.0.1:{http}"
+    try:
+        t0 = time.time()
+        subprocess.run([BIN, "generate", "--target", f"127.0.0.1:{port}", "--format", "ipfix",
+                        "--exporters", "4", "--rate", str(a.rate), "--flows", str(a.flows),
+                        "--seed", "5"], check=True, stderr=subprocess.DEVNULL)
+        # Wait until every flow is queryable.
+        while True:
+            _, b = get(base, "/api/v1/top?dimension=proto&limit=1&filter=" + urllib.parse.quote("any"))
+            n = json.loads(b)["totals"]["flows"]
+            if n >= a.flows or time.time() - t0 > 600:
+                break
+            time.sleep(1)
+        if n != a.flows:
+            raise SystemExit(f"stored {n} of {a.flows} flows: lower --rate")
+        time.sleep(5)  # let compaction settle, as on a running collector
+        print(f"# {a.flows} flows stored in {work}; serve {base}; {a.runs} warm runs per panel")
+        print("| panel | request | cold ms | warm ms (median) |")
+        print("| --- | --- | --- | --- |")
+        worst = 0.0
+        for name, path in PANELS:
+            cold, _ = get(base, path)
+            warm = statistics.median(get(base, path)[0] for _ in range(a.runs))
+            worst = max(worst, warm)
+            print(f"| {name} | `{path}` | {cold * 1000:.0f} | {warm * 1000:.1f} |")
+        print(f"\nslowest warm panel: {worst * 1000:.1f} ms")
+        # First load: the page and everything it references.
+        _, page = get(base, "/")
+        total = len(page)
+        for src in re.findall(r'(?:src|href)="(/assets/[^"]+)"', page.decode()):
+            total += len(get(base, src)[1])
+        print(f"first load (index.html and its assets, uncompressed): {total} bytes")
+    finally:
+        srv.terminate()
+        srv.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    main()

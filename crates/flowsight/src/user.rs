@@ -1,0 +1,62 @@
+//! `flowsight user add NAME`: the `[[users]]` entry of a portal login, with the password
+//! hashed (PBKDF2-HMAC-SHA256); the password itself is never written anywhere.
+
+use anyhow::{Result, anyhow};
+use clap::{Args, Subcommand};
+use std::io::IsTerminal;
+
+#[derive(Args, Debug)]
+pub struct UserArgs {
+    #[command(subcommand)]
+    pub command: UserCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Print the `[[users]]` entry for NAME; the password is read from stdin (one line).
+    Add {
+        /// Login name (letters, digits, `.`, `_`, `-`, `@`).
+        name: String,
+        /// PBKDF2 iterations (default 600000; fewer make logins faster and guessing cheaper).
+        #[arg(long, default_value_t = flowsight_web::auth::DEFAULT_ITERATIONS)]
+        iterations: u32,
+    },
+}
+
+pub fn run(a: UserArgs) -> Result<()> {
+    match a.command {
+        UserCommand::Add { name, iterations } => {
+            if iterations < 10_000 {
+                return Err(anyhow!(
+                    "--iterations {iterations}: at least 10000 (the default is 600000)"
+                ));
+            }
+            if std::io::stdin().is_terminal() {
+                eprintln!("flowsight: password for {name} (one line; it is not echoed back):");
+            }
+            let mut pw = String::new();
+            std::io::stdin().read_line(&mut pw)?;
+            let pw = pw.trim_end_matches(['\r', '\n']);
+            if pw.len() < 8 {
+                return Err(anyhow!(
+                    "the password is shorter than 8 characters: choose a longer one \
+                     (e.g. `openssl rand -base64 15 | flowsight user add {name}`)"
+                ));
+            }
+            let line = flowsight_web::auth::hash_password(pw, iterations)
+                .map_err(|_| anyhow!("the operating system's random source failed"))?;
+            // Validated like the configuration would be, so the printed entry always loads.
+            let cfg = flowsight_collector::Config {
+                users: vec![flowsight_collector::config::UserConfig {
+                    name: name.clone(),
+                    password: line.clone(),
+                }],
+                ..Default::default()
+            };
+            cfg.validate()?;
+            println!("[[users]]\nname = \"{name}\"\npassword = \"{line}\"");
+            eprintln!("flowsight: add the entry above to flowsight.toml and restart serve");
+        }
+    }
+    Ok(())
+}
