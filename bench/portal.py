@@ -3,8 +3,9 @@
 
 `flowsight serve` (release build, embedded store, enrichment from --config when given)
 receives FLOWS generated IPFIX flows at RATE flows/s (no loss, checked), then every panel's
-API request - the exact URLs the portal issues for its overview, top items, geo map, flow
-explorer and exporters pages, over the default range (the last hour) - is timed over HTTP:
+API request - the URLs app.js issues for its overview, top items, geo map, flow explorer and
+exporters pages over the default range (the last hour, resolved to Unix seconds as the
+portal does) - is timed over HTTP:
 
 - cold: the first request after the flows arrived (nothing cached);
 - warm: the median of RUNS more (a dashboard's live refresh: per-file results cached, only
@@ -19,23 +20,34 @@ import argparse, json, os, re, socket, statistics, subprocess, tempfile, time, u
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "flowsight")
 
-# (panel, path) - what app.js requests for each page with the default range.
-PANELS = [
-    ("overview: traffic by protocol (bps)", "/api/v1/timeseries?dimension=proto&metric=bps&k=5&since=1h"),
-    ("overview: headline totals", "/api/v1/top?dimension=proto&metric=bytes&limit=5&since=1h"),
-    ("overview: top talkers", "/api/v1/top?dimension=srcip&metric=bytes&limit=5&since=1h"),
-    ("overview: top listeners", "/api/v1/top?dimension=dstip&metric=bytes&limit=5&since=1h"),
-    ("overview: top ports", "/api/v1/top?dimension=dstport&metric=bytes&limit=5&since=1h"),
-    ("top: talkers", "/api/v1/top?dimension=srcip&metric=bytes&limit=25&since=1h"),
-    ("top: conversations", "/api/v1/top?dimension=srcip,dstip&metric=bytes&limit=25&since=1h"),
-    ("top: protocols", "/api/v1/top?dimension=proto&metric=bytes&limit=25&since=1h"),
-    ("top: source ASes", "/api/v1/top?dimension=srcas&metric=bytes&limit=25&since=1h"),
-    ("top: exporters", "/api/v1/top?dimension=router&metric=bytes&limit=25&since=1h"),
-    ("top: interfaces", "/api/v1/top?dimension=inif&metric=bytes&limit=25&since=1h"),
-    ("geo: countries", "/api/v1/top?dimension=dstgeo&metric=bytes&limit=250&since=1h"),
-    ("flows: first page", "/api/v1/flows?limit=100&since=1h"),
-    ("exporters", "/api/v1/exporters"),
-]
+FLOW_COLUMNS = ("time_flow_start_ns,time_flow_end_ns,src_addr,src_port,dst_addr,dst_port,proto,"
+                "bytes,packets,sampler_address,in_if,out_if,tcp_flags,src_country,dst_country")
+
+
+def panels(since, until):
+    """(panel, path): what app.js requests for each page over the last hour (it resolves the
+    range to Unix seconds once per load and per refresh, as here)."""
+    r = f"since={since}&until={until}"
+    return [
+        ("overview: traffic over time by protocol (bps)", f"/api/v1/timeseries?dimension=proto&metric=bps&k=8&{r}"),
+        ("overview: headlines + top talkers", f"/api/v1/top?dimension=srcip&metric=bytes&limit=5&{r}"),
+        ("overview: top listeners", f"/api/v1/top?dimension=dstip&metric=bytes&limit=5&{r}"),
+        ("overview: top ports", f"/api/v1/top?dimension=dstport&metric=bytes&limit=5&{r}"),
+        ("top: talkers", f"/api/v1/top?dimension=srcip&metric=bytes&limit=25&{r}"),
+        ("top: listeners", f"/api/v1/top?dimension=dstip&metric=bytes&limit=25&{r}"),
+        ("top: conversations", f"/api/v1/top?dimension=srcip%2Cdstip&metric=bytes&limit=25&{r}"),
+        ("top: ports", f"/api/v1/top?dimension=dstport&metric=bytes&limit=25&{r}"),
+        ("top: protocols", f"/api/v1/top?dimension=proto&metric=bytes&limit=25&{r}"),
+        ("top: source ASes", f"/api/v1/top?dimension=srcas&metric=bytes&limit=25&{r}"),
+        ("top: destination ASes", f"/api/v1/top?dimension=dstas&metric=bytes&limit=25&{r}"),
+        ("top: source countries", f"/api/v1/top?dimension=srcgeo&metric=bytes&limit=25&{r}"),
+        ("top: exporters", f"/api/v1/top?dimension=router&metric=bytes&limit=25&{r}"),
+        ("top: input interfaces", f"/api/v1/top?dimension=inif&metric=bytes&limit=25&{r}"),
+        ("geo: countries (map and table)", f"/api/v1/top?dimension=srcgeo&metric=bytes&limit=300&{r}"),
+        ("flows: first page", f"/api/v1/flows?limit=100&columns={FLOW_COLUMNS}&{r}"),
+        ("exporters: list", "/api/v1/exporters"),
+        ("exporters: traffic per exporter", f"/api/v1/top?dimension=router&metric=bytes&limit=1000&{r}"),
+    ]
 
 
 def free_port(kind=socket.SOCK_DGRAM):
@@ -78,6 +90,9 @@ def main():
         if m:
             port = int(m.group(1))
     base = f"http://127.0.0.1:{http}"
+    # Keep reading serve's log so it never blocks on a full pipe.
+    import threading
+    threading.Thread(target=lambda: [None for _ in srv.stderr], daemon=True).start()
     try:
         t0 = time.time()
         subprocess.run([BIN, "generate", "--target", f"127.0.0.1:{port}", "--format", "ipfix",
@@ -93,11 +108,12 @@ def main():
         if n != a.flows:
             raise SystemExit(f"stored {n} of {a.flows} flows: lower --rate")
         time.sleep(5)  # let compaction settle, as on a running collector
+        now = int(time.time())
         print(f"# {a.flows} flows stored in {work}; serve {base}; {a.runs} warm runs per panel")
         print("| panel | request | cold ms | warm ms (median) |")
         print("| --- | --- | --- | --- |")
         worst = 0.0
-        for name, path in PANELS:
+        for name, path in panels(now - 3600, now + 60):
             cold, _ = get(base, path)
             warm = statistics.median(get(base, path)[0] for _ in range(a.runs))
             worst = max(worst, warm)

@@ -358,7 +358,7 @@ impl PasswordHash {
         let salt_hex = it.next()?;
         let hash = parse_hex::<32>(it.next()?)?;
         if it.next().is_some()
-            || iterations < 10_000
+            || !(10_000..=10_000_000).contains(&iterations)
             || salt_hex.len() % 2 != 0
             || !(32..=128).contains(&salt_hex.len())
         {
@@ -558,7 +558,7 @@ impl Config {
                 Some(h) => users.push((u.name.clone(), h)),
                 None => errs.push(format!(
                     "users: the password of `{}` is not \"pbkdf2-sha256$ITERATIONS$SALT$HASH\" \
-                     (at least 10000 iterations, 16-64 byte salt); make the entry with \
+                     (10000 to 10000000 iterations, 16-64 byte salt); make the entry with \
                      `flowsight user add {}` (the password itself never goes in the file)",
                     u.name, u.name
                 )),

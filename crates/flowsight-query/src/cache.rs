@@ -54,7 +54,8 @@ struct Inner {
     rows: usize,
 }
 
-/// The cache; `max_rows` bounds the keys held over all entries (about 80 bytes each).
+/// The cache; `max_rows` bounds the values held over all entries (64 bytes each in the hash
+/// tables, up to twice that with their spare capacity).
 #[derive(Debug)]
 pub(crate) struct FileCache {
     inner: Mutex<Inner>,
@@ -78,10 +79,19 @@ impl FileCache {
         Some(e.0.clone())
     }
 
-    pub(crate) fn put(&self, k: CacheKey, e: Entry) {
+    /// The most values one entry may hold: one file's answer may not crowd out the rest.
+    pub(crate) fn max_entry_rows(&self) -> usize {
+        self.max_rows / 4
+    }
+
+    pub(crate) fn put(&self, k: CacheKey, mut e: Entry) {
         let rows = e.rows();
-        if rows > self.max_rows / 4 {
-            return; // one file's answer may not crowd out everything else
+        if rows > self.max_entry_rows() {
+            return;
+        }
+        match &mut e {
+            Entry::Stat(a) => a.shrink_to_fit(),
+            Entry::Series(m) => m.shrink_to_fit(),
         }
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         g.tick += 1;

@@ -107,8 +107,8 @@ pub struct Embedded {
     cache: Option<Arc<FileCache>>,
 }
 
-/// Rows (distinct values) the per-file cache holds by default: about 160 MB at most.
-pub const DEFAULT_CACHE_ROWS: usize = 2_000_000;
+/// Values (distinct per file and query) the per-file cache holds by default: 64 to 128 MB.
+pub const DEFAULT_CACHE_ROWS: usize = 1_000_000;
 
 impl Embedded {
     /// Opens the store at `dir` for reading.
@@ -228,6 +228,8 @@ struct Split {
 }
 
 type BucketCounts = FxHashMap<(u64, u128), Counts>;
+/// Counts per (bucket index, series index).
+type SeriesCounts = FxHashMap<(u64, usize), Counts>;
 
 fn add_counts<K: std::hash::Hash + Eq>(all: &mut FxHashMap<K, Counts>, k: K, v: &Counts) {
     let c = all.entry(k).or_insert((0, 0, 0));
@@ -248,7 +250,9 @@ impl Embedded {
         Ok(Split { whole, cut, total })
     }
 
-    /// `stat` through the per-file cache (unfiltered queries only).
+    /// `stat` through the per-file cache (unfiltered queries only). Each worker keeps the
+    /// file it is reading apart until it is done, then caches it (if read whole) and folds it
+    /// into its running total: one file's worth of values per worker.
     fn stat_cached(
         &self,
         cache: &FileCache,
@@ -271,61 +275,58 @@ impl Embedded {
             &list,
             q.range,
             &cols,
-            FxHashMap::<usize, StatAcc>::default,
-            |m, fi, b| {
-                let a = m.entry(fi).or_insert_with(|| StatAcc::new(key));
+            || (StatAcc::new(key), StatAcc::new(key)),
+            |(_, cur), _, b| {
                 for i in 0..b.len() {
                     if selected(q, b, i) {
-                        a.add_row(b, i);
+                        cur.add_row(b, i);
                     }
                 }
             },
-        )?;
-        let mut per_file: FxHashMap<usize, StatAcc> = FxHashMap::default();
-        for part in out.parts {
-            for (fi, a) in part {
-                match per_file.entry(fi) {
-                    std::collections::hash_map::Entry::Occupied(mut o) => o.get_mut().merge(a),
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        v.insert(a);
-                    }
+            |(total, cur), fi, whole| {
+                let a = std::mem::replace(cur, StatAcc::new(key));
+                total.merge_ref(&a);
+                if whole && fi < misses {
+                    cache.put(CacheKey::Stat(list[fi].path.clone(), key), Entry::Stat(a));
                 }
-            }
-        }
-        // A file that vanished or was quarantined mid-scan may have been read in part.
-        let clean = out.report.vanished == 0 && out.report.quarantined.is_empty();
-        for (fi, a) in per_file {
-            acc.merge_ref(&a);
-            if fi < misses && clean {
-                cache.put(CacheKey::Stat(list[fi].path.clone(), key), Entry::Stat(a));
-            }
+            },
+        )?;
+        for (total, _) in out.parts {
+            acc.merge(total);
         }
         let mut report = out.report;
         report.files_total = sp.total;
         Ok((acc, report))
     }
 
-    /// Per (bucket index, value) counts through the per-file cache (unfiltered only).
-    fn series_counts_cached(
+    /// A series' counts per (bucket index, series index) through the per-file cache
+    /// (unfiltered only): files are cached per (bucket, value), so any top-k can use them.
+    fn series_cached(
         &self,
         cache: &FileCache,
         q: &Query,
         key: StatKey,
         bucket_ns: u64,
-    ) -> Result<(BucketCounts, ScanInfo), QueryError> {
+        index: &FxHashMap<u128, usize>,
+    ) -> Result<(SeriesCounts, ScanInfo), QueryError> {
+        let other = index.len();
+        let fold_into = |all: &mut FxHashMap<(u64, usize), Counts>, m: &BucketCounts| {
+            for ((t, v), c) in m {
+                add_counts(all, (*t, index.get(v).copied().unwrap_or(other)), c);
+            }
+        };
+        // A file with more (bucket, value) pairs than the cache would keep is folded as it is
+        // read, not held.
+        let hold = cache.max_entry_rows();
         let sp = self.split(cache, q.range)?;
-        let mut all = BucketCounts::default();
+        let mut all: FxHashMap<(u64, usize), Counts> = FxHashMap::default();
         let mut list = Vec::new();
         for f in sp.whole {
             match cache
                 .get(&CacheKey::Series(f.path.clone(), key, bucket_ns))
                 .as_deref()
             {
-                Some(Entry::Series(m)) => {
-                    for (k, v) in m {
-                        add_counts(&mut all, *k, v);
-                    }
-                }
+                Some(Entry::Series(m)) => fold_into(&mut all, m),
                 _ => list.push(f),
             }
         }
@@ -336,9 +337,8 @@ impl Embedded {
             &list,
             q.range,
             &cols,
-            FxHashMap::<usize, BucketCounts>::default,
-            |m, fi, b| {
-                let acc = m.entry(fi).or_default();
+            || (FxHashMap::default(), BucketCounts::default(), false),
+            |(total, cur, spilled), _, b| {
                 let mut vals = Vec::with_capacity(2);
                 for i in 0..b.len() {
                     if !selected(q, b, i) {
@@ -348,30 +348,30 @@ impl Embedded {
                     vals.clear();
                     key_values(b, i, key, &mut vals);
                     for v in &vals {
-                        add_counts(acc, (t, *v), &(1, b.packets[i], b.bytes[i]));
+                        add_counts(cur, (t, *v), &(1, b.packets[i], b.bytes[i]));
                     }
                 }
+                if cur.len() > hold {
+                    fold_into(total, cur);
+                    cur.clear();
+                    *spilled = true;
+                }
+            },
+            |(total, cur, spilled), fi, whole| {
+                let m = std::mem::take(cur);
+                fold_into(total, &m);
+                if whole && !*spilled && fi < misses {
+                    cache.put(
+                        CacheKey::Series(list[fi].path.clone(), key, bucket_ns),
+                        Entry::Series(m),
+                    );
+                }
+                *spilled = false;
             },
         )?;
-        let mut per_file: FxHashMap<usize, BucketCounts> = FxHashMap::default();
-        for part in out.parts {
-            for (fi, m) in part {
-                let e = per_file.entry(fi).or_default();
-                for (k, v) in m {
-                    add_counts(e, k, &v);
-                }
-            }
-        }
-        let clean = out.report.vanished == 0 && out.report.quarantined.is_empty();
-        for (fi, m) in per_file {
-            for (k, v) in &m {
-                add_counts(&mut all, *k, v);
-            }
-            if fi < misses && clean {
-                cache.put(
-                    CacheKey::Series(list[fi].path.clone(), key, bucket_ns),
-                    Entry::Series(m),
-                );
+        for (total, _, _) in out.parts {
+            for (k, v) in total {
+                add_counts(&mut all, k, &v);
             }
         }
         let mut report = out.report;
@@ -520,10 +520,8 @@ impl Engine for Embedded {
         let other = top.rows.len();
         let mut all: FxHashMap<(u64, usize), Counts> = FxHashMap::default();
         let report = if let Some(cache) = self.cache.as_deref().filter(|_| unfiltered(q)) {
-            let (counts, report) = self.series_counts_cached(cache, q, key, bucket_ns)?;
-            for ((t, v), c) in &counts {
-                add_counts(&mut all, (*t, index.get(v).copied().unwrap_or(other)), c);
-            }
+            let (counts, report) = self.series_cached(cache, q, key, bucket_ns, &index)?;
+            all = counts;
             report
         } else {
             let cols = columns(q, &key_columns(key));

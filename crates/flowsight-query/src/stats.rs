@@ -418,6 +418,12 @@ impl StatAcc {
         }
     }
 
+    /// Releases spare capacity (before the accumulator is kept for long).
+    pub fn shrink_to_fit(&mut self) {
+        self.acc.shrink_to_fit();
+        self.keys.shrink_to_fit();
+    }
+
     /// Distinct values so far.
     pub fn len(&self) -> usize {
         self.acc.len()

@@ -216,9 +216,12 @@ impl Store {
         scan::scan(self, range, columns, init, fold)
     }
 
-    /// Like [`Store::scan`], over a chosen list of files (from [`Store::files`]); `fold` is
-    /// told the index in `files` of the file each batch comes from, so callers can keep
-    /// per-file results (the query engine caches them for files that no longer change).
+    /// Like [`Store::scan`], over a chosen list of files (from [`Store::files`]; the
+    /// report's `files_total` is left 0). `fold` is told the index in `files` of the file
+    /// each batch comes from, and `done(acc, index, whole)` runs on the same worker once that
+    /// file is read (`whole` is false if it vanished or is damaged): callers keep per-file
+    /// results this way (the query engine caches them for files that no longer change)
+    /// while holding one file's worth per worker.
     pub fn scan_files<A: Send>(
         &self,
         files: &[FileMeta],
@@ -226,9 +229,9 @@ impl Store {
         columns: &[&str],
         init: impl Fn() -> A + Sync,
         fold: impl Fn(&mut A, usize, &flowsight_schema::FlowBatch) + Sync,
+        done: impl Fn(&mut A, usize, bool) + Sync,
     ) -> Result<ScanOutput<A>, StoreError> {
-        let total = self.files()?.len();
-        scan::scan_list(self, total, files, range, columns, init, fold)
+        scan::scan_list(self, 0, files, range, columns, init, fold, done)
     }
 }
 

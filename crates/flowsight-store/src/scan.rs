@@ -154,13 +154,23 @@ pub(crate) fn scan<A: Send>(
         .filter(|f| range.is_all() || range.overlaps(f.min_start, f.max_start))
         .cloned()
         .collect();
-    scan_list(store, all.len(), &files, range, columns, init, |a, _, b| {
-        fold(a, b)
-    })
+    scan_list(
+        store,
+        all.len(),
+        &files,
+        range,
+        columns,
+        init,
+        |a, _, b| fold(a, b),
+        |_, _, _| {},
+    )
 }
 
 /// Scans `files` (a selection of the store's `files_total` files); `fold` is told the index
-/// in `files` of the file each batch comes from.
+/// in `files` of the file each batch comes from, and `done` is called on the same worker
+/// when that file has been read (`true`: whole; `false`: it vanished or is damaged, and
+/// what was folded of it may be partial). A worker reads one file at a time.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn scan_list<A: Send>(
     store: &Store,
     files_total: usize,
@@ -169,6 +179,7 @@ pub(crate) fn scan_list<A: Send>(
     columns: &[&str],
     init: impl Fn() -> A + Sync,
     fold: impl Fn(&mut A, usize, &FlowBatch) + Sync,
+    done: impl Fn(&mut A, usize, bool) + Sync,
 ) -> Result<ScanOutput<A>, StoreError> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -188,15 +199,23 @@ pub(crate) fn scan_list<A: Send>(
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(fm) = files.get(i) else { break };
                         let mut cb = |b: &FlowBatch| fold(&mut acc, i, b);
-                        match read_file(&fm.path, range, columns, &mut cb, &mut rep) {
-                            Ok(()) => rep.files_read += 1,
-                            Err(FileError::Vanished) => rep.vanished += 1,
+                        let ok = match read_file(&fm.path, range, columns, &mut cb, &mut rep) {
+                            Ok(()) => {
+                                rep.files_read += 1;
+                                true
+                            }
+                            Err(FileError::Vanished) => {
+                                rep.vanished += 1;
+                                false
+                            }
                             Err(FileError::Corrupt(why)) => {
                                 if let Some(q) = quarantine(store, &fm.path, &why) {
                                     rep.quarantined.push(q);
                                 }
+                                false
                             }
-                        }
+                        };
+                        done(&mut acc, i, ok);
                     }
                     if let Ok(mut t) = total.lock() {
                         t.files_read += rep.files_read;

@@ -49,6 +49,8 @@
   const fmtPps = (n) => si(n < 10 ? Math.round(n * 10) / 10 : Math.round(n), [' pps', 'k pps', 'M pps', 'G pps']);
   const exact = (n) => Number(n).toLocaleString('en-US');
   const FMT = { flows: fmtCount, packets: fmtCount, bytes: fmtBytes, bps: fmtBps, pps: fmtPps, bpp: (n) => fmtBytes(n) };
+  // HTML-escapes text for the one place markup is built by hand (the map's tooltip).
+  const esc = (t) => String(t).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
   const UNIT = { flows: 'flows', packets: 'packets', bytes: 'bytes', bps: 'bits/s', pps: 'packets/s', bpp: 'bytes/packet' };
   const METRIC_LABEL = { flows: 'Flows', packets: 'Packets', bytes: 'Bytes', bps: 'Bits/s', pps: 'Packets/s', bpp: 'Bytes/packet' };
 
@@ -574,7 +576,7 @@
         const fmt = FMT[metric];
         const c = chart(mapEl, {
           animation: !silent,
-          tooltip: { trigger: 'item', formatter: (q) => `${countryName(q.name)} (${q.name || '?'})<br>${q.data ? fmt(q.data.raw) : 'no traffic'}` },
+          tooltip: { trigger: 'item', formatter: (q) => `${esc(countryName(q.name))} (${esc(q.name || '?')})<br>${q.data ? esc(fmt(q.data.raw)) : 'no traffic'}` },
           visualMap: { type: 'continuous', min: 0, max, left: 8, bottom: 8, calculable: true, text: ['high', 'low'], formatter: (v) => fmt(Math.round(10 ** v - 1)),
             inRange: { color: ['#dbe9f7', '#8fb8e3', '#3f7fc6', '#1d4f8c', '#0c2d57'] } },
           series: [{ type: 'map', map: 'world', nameProperty: 'iso2', roam: true, zoom: 1.15, data, selectedMode: false,
@@ -765,7 +767,9 @@
 
   // Login ---------------------------------------------------------------------------------
   async function pageLogin(p) {
-    const next = p.params.get('next') || '/';
+    // Only a path of this site: `//host` or `/\\host` would leave it.
+    const wanted = p.params.get('next') || '/';
+    const next = /^\/(?![\/\\])/.test(wanted) ? wanted : '/';
     const s = S.session;
     if (s && !(s.auth_required && s.via === 'none')) { navigate(next, true); return; }
     if (s && !s.login_available) {

@@ -84,9 +84,15 @@ pub const COOKIE: &str = "flowsight_session";
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 /// Sessions kept at most (the oldest go first): memory stays bounded whoever logs in.
 const MAX_SESSIONS: usize = 10_000;
-/// Failed logins per name (unknown names share one count) within a minute before the
-/// server answers 429.
+/// Login attempts per name within a minute before the server answers 429 (a success clears
+/// the count). Known and unknown names are counted alike, so the answers do not tell them
+/// apart.
 const MAX_FAILURES: u32 = 10;
+/// Names whose attempts are counted at once; beyond that, new names share one count.
+const MAX_COUNTED_NAMES: usize = 10_000;
+/// Password checks running at once; more are answered 429 at once rather than queued, so
+/// guessing cannot take the collector's cores.
+const MAX_VERIFYING: usize = 2;
 
 struct Session {
     user: String,
@@ -101,6 +107,7 @@ pub struct Access {
     // Keyed by the SHA-256 of the session id, so the table holds no usable secret.
     sessions: Mutex<HashMap<[u8; 32], Session>>,
     failures: Mutex<HashMap<String, (Instant, u32)>>,
+    verifying: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Access {
@@ -131,6 +138,7 @@ impl Access {
             users,
             sessions: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
+            verifying: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -171,18 +179,28 @@ impl Access {
 
     /// Checks a login; on success returns a new session id for the cookie.
     pub fn login(&self, user: &str, password: &str) -> Result<String, LoginError> {
-        let bucket = if self.users.iter().any(|(n, _)| n == user) {
-            user.to_string()
-        } else {
-            String::new()
-        };
+        use std::sync::atomic::Ordering;
+        // The attempt is counted before the (slow) check, under one lock: parallel requests
+        // cannot all slip under the limit.
+        let bucket: String = user.chars().take(64).collect();
         {
             let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
             let now = Instant::now();
             f.retain(|_, (t, _)| now.duration_since(*t) < Duration::from_secs(60));
-            if f.get(&bucket).is_some_and(|(_, n)| *n >= MAX_FAILURES) {
+            let key = if f.len() >= MAX_COUNTED_NAMES && !f.contains_key(&bucket) {
+                "\u{0}overflow".to_string()
+            } else {
+                bucket.clone()
+            };
+            let e = f.entry(key).or_insert((now, 0));
+            if e.1 >= MAX_FAILURES {
                 return Err(LoginError::TooMany);
             }
+            e.1 += 1;
+        }
+        if self.verifying.fetch_add(1, Ordering::SeqCst) >= MAX_VERIFYING {
+            self.verifying.fetch_sub(1, Ordering::SeqCst);
+            return Err(LoginError::Busy);
         }
         let ok = match self.users.iter().find(|(n, _)| n == user) {
             Some((_, h)) => verify_password(h, password),
@@ -194,12 +212,14 @@ impl Access {
                 false
             }
         };
+        self.verifying.fetch_sub(1, Ordering::SeqCst);
         if !ok {
-            let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-            let e = f.entry(bucket).or_insert((Instant::now(), 0));
-            e.1 += 1;
             return Err(LoginError::Wrong);
         }
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&bucket);
         let mut b = [0u8; 32];
         ring::rand::SystemRandom::new()
             .fill(&mut b)
@@ -237,8 +257,10 @@ impl Access {
 pub enum LoginError {
     /// Unknown user or wrong password (not told apart).
     Wrong,
-    /// Too many failures in the last minute.
+    /// Too many attempts for this name in the last minute.
     TooMany,
+    /// Other password checks are running.
+    Busy,
     /// The OS random source failed.
     Random,
 }
@@ -363,11 +385,23 @@ mod tests {
     fn repeated_failures_are_refused_for_a_minute() {
         let h = PasswordHash::parse(&hash_password("pw", 10_000).unwrap()).unwrap();
         let a = Access::new(Vec::new(), vec![("alice".into(), h)]);
+        // A success clears the count.
+        for _ in 0..MAX_FAILURES - 1 {
+            assert_eq!(a.login("alice", "bad"), Err(LoginError::Wrong));
+        }
+        assert!(a.login("alice", "pw").is_ok());
         for _ in 0..MAX_FAILURES {
             assert_eq!(a.login("alice", "bad"), Err(LoginError::Wrong));
         }
         // Even the right password waits now: guessing is capped at 10 a minute.
         assert_eq!(a.login("alice", "pw"), Err(LoginError::TooMany));
+        // Unknown names are limited alike (a 429 does not reveal that a name exists), and
+        // each name has its own count.
+        for _ in 0..MAX_FAILURES {
+            assert_eq!(a.login("mallory", "x"), Err(LoginError::Wrong));
+        }
+        assert_eq!(a.login("mallory", "x"), Err(LoginError::TooMany));
+        assert_eq!(a.login("bob", "x"), Err(LoginError::Wrong));
     }
 
     #[test]

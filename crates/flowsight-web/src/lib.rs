@@ -74,6 +74,8 @@ pub struct Api {
     collector: Option<Arc<Shared>>,
     budget: Budget,
     slots: Arc<tokio::sync::Semaphore>,
+    // Exports being rendered and sent (after their scan released its slot).
+    exports: Arc<tokio::sync::Semaphore>,
     access: Arc<auth::Access>,
 }
 
@@ -111,6 +113,7 @@ impl Api {
             collector,
             budget,
             slots,
+            exports: Arc::new(tokio::sync::Semaphore::new(EXPORTS_AT_ONCE)),
             access: Arc::new(auth::Access::new(Vec::new(), Vec::new())),
         }
     }
@@ -247,6 +250,7 @@ pub struct SessionInfo {
     responses((status = 200, body = SessionInfo), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn login(
     State(api): State<Api>,
+    headers: axum::http::HeaderMap,
     body: Result<axum::Json<Login>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let axum::Json(l) = body.map_err(|e| ApiError::param("body", e.body_text()))?;
@@ -265,10 +269,16 @@ async fn login(
         .map_err(|e| ApiError::server(500, "internal", e.to_string()))?;
     match r {
         Ok(id) => {
+            // Behind a TLS-terminating proxy the cookie is marked Secure as well.
+            let https = headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
             let cookie = format!(
-                "{}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+                "{}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
                 auth::COOKIE,
-                auth::SESSION_TTL.as_secs()
+                auth::SESSION_TTL.as_secs(),
+                if https { "; Secure" } else { "" }
             );
             let mut resp = axum::Json(SessionInfo {
                 auth_required: true,
@@ -290,7 +300,12 @@ async fn login(
         Err(auth::LoginError::TooMany) => Err(ApiError::server(
             429,
             "too_many_logins",
-            "too many failed logins for this name: wait a minute",
+            "too many login attempts for this name: wait a minute",
+        )),
+        Err(auth::LoginError::Busy) => Err(ApiError::server(
+            429,
+            "login_busy",
+            "other logins are being checked: try again in a second",
         )),
         Err(auth::LoginError::Random) => Err(ApiError::server(
             500,
@@ -883,13 +898,33 @@ async fn flows(
     if format != "json" {
         // Exports stream: the flows are selected (and held, within max_export) by one scan,
         // then rendered and sent a few thousand rows at a time, so the text of a million
-        // flows is never in memory at once and the client sees bytes early.
-        let b = api
-            .run(move |e| Ok(e.flows(&q, after.as_ref(), Some(limit))?.0))
+        // flows is never in memory at once and the client sees bytes early. At most
+        // EXPORTS_AT_ONCE are rendered at a time, and a client that stops reading for
+        // EXPORT_STALL is dropped: stalled downloads cannot pile up.
+        let permit = tokio::time::timeout(api.budget.timeout, api.exports.clone().acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(|| {
+                ApiError::server(
+                    503,
+                    "busy",
+                    format!("{EXPORTS_AT_ONCE} exports are running: try again when one ends"),
+                )
+            })?;
+        let (b, tot) = api
+            .run(move |e| {
+                let (b, tot, _) = e.flows(&q, after.as_ref(), Some(limit))?;
+                Ok((b, tot))
+            })
             .await?;
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+        let rows = b.len();
         let csv = format == "csv";
-        tokio::task::spawn_blocking(move || render_export(&b, csv, columns, &tx));
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            render_export(&b, csv, columns, &tx);
+        });
         let (mime, name) = if csv {
             (
                 "text/csv; charset=utf-8",
@@ -901,14 +936,23 @@ async fn flows(
                 "attachment; filename=\"flows.ndjson\"",
             )
         };
-        return Ok((
+        let mut resp = (
             [
                 (header::CONTENT_TYPE, mime),
                 (header::CONTENT_DISPOSITION, name),
             ],
             axum::body::Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)),
         )
-            .into_response());
+            .into_response();
+        // How many flows matched, and how many this export carries (fewer: raise `limit`,
+        // or page with the flow search's cursors).
+        for (k, v) in [
+            ("x-flowsight-matched", tot.flows as usize),
+            ("x-flowsight-exported", rows),
+        ] {
+            resp.headers_mut().insert(k, HeaderValue::from(v));
+        }
+        return Ok(resp);
     }
     api.run(move |e| {
         let (b, tot, rep) = e.flows(&q, after.as_ref(), Some(limit))?;
@@ -940,6 +984,31 @@ async fn flows(
 
 /// Rows rendered per chunk of an export.
 const EXPORT_CHUNK: usize = 4096;
+/// Exports rendered at once.
+const EXPORTS_AT_ONCE: usize = 2;
+/// How long an export waits for a client that stopped reading.
+const EXPORT_STALL: Duration = Duration::from_secs(60);
+
+type ChunkTx = tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>;
+
+/// Sends one chunk; false when the client is gone or stalled.
+fn send_chunk(tx: &ChunkTx, b: Vec<u8>) -> bool {
+    let mut item = Ok(b);
+    let start = std::time::Instant::now();
+    loop {
+        match tx.try_send(item) {
+            Ok(()) => return true,
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => return false,
+            Err(tokio::sync::mpsc::error::TrySendError::Full(back)) => {
+                if start.elapsed() > EXPORT_STALL {
+                    return false;
+                }
+                item = back;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+}
 
 /// Renders an export as NDJSON or CSV into `tx`, a chunk at a time; stops early when the
 /// client goes away.
@@ -947,7 +1016,7 @@ fn render_export(
     b: &flowsight_schema::FlowBatch,
     csv: bool,
     columns: Option<Vec<String>>,
-    tx: &tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
+    tx: &ChunkTx,
 ) {
     let cols: Vec<String> = columns.clone().unwrap_or_else(|| {
         flowsight_schema::FIELDS
@@ -968,8 +1037,14 @@ fn render_export(
         if !csv && columns.is_none() {
             out.push_str(&s);
         } else {
-            let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&s) else {
-                continue;
+            let mut v = match serde_json::from_str::<serde_json::Value>(&s) {
+                Ok(v) => v,
+                Err(e) => {
+                    // The transfer aborts visibly rather than ending without the row.
+                    send_chunk(tx, Vec::new());
+                    let _ = tx.try_send(Err(std::io::Error::other(e)));
+                    return;
+                }
             };
             if csv {
                 let line: Vec<String> = cols
@@ -991,16 +1066,12 @@ fn render_export(
             }
         }
         out.push('\n');
-        if (i + 1) % EXPORT_CHUNK == 0
-            && tx
-                .blocking_send(Ok(std::mem::take(&mut out).into_bytes()))
-                .is_err()
-        {
+        if (i + 1) % EXPORT_CHUNK == 0 && !send_chunk(tx, std::mem::take(&mut out).into_bytes()) {
             return;
         }
     }
     if !out.is_empty() {
-        let _ = tx.blocking_send(Ok(out.into_bytes()));
+        send_chunk(tx, out.into_bytes());
     }
 }
 

@@ -28,7 +28,10 @@ pub fn feed(target: SocketAddr, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     ];
     let mut sockets = Vec::new();
     for e in exporters {
-        sockets.push(UdpSocket::bind((e, 0))?);
+        // 127.0.0.2 exists on Linux's loopback; elsewhere both exporters share 127.0.0.1
+        // (told apart by their observation domains only).
+        let s = UdpSocket::bind((e, 0)).or_else(|_| UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)))?;
+        sockets.push(s);
     }
     let scenarios: Vec<Scenario> = SCENARIOS
         .iter()

@@ -23,19 +23,49 @@ pub enum UserCommand {
     },
 }
 
+/// One line from stdin; on a terminal, with echo off (restored whatever happens).
+fn read_password(name: &str) -> Result<String> {
+    use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+    let stdin = std::io::stdin();
+    let mut pw = String::new();
+    if !stdin.is_terminal() {
+        stdin.read_line(&mut pw)?;
+        return Ok(pw);
+    }
+    eprint!("flowsight: password for {name}: ");
+    let saved = tcgetattr(&stdin)?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    quiet.local_flags.insert(LocalFlags::ECHONL);
+    tcsetattr(&stdin, SetArg::TCSANOW, &quiet)?;
+    let read = stdin.read_line(&mut pw);
+    tcsetattr(&stdin, SetArg::TCSANOW, &saved)?;
+    read?;
+    Ok(pw)
+}
+
 pub fn run(a: UserArgs) -> Result<()> {
     match a.command {
         UserCommand::Add { name, iterations } => {
-            if iterations < 10_000 {
+            if !(10_000..=10_000_000).contains(&iterations) {
                 return Err(anyhow!(
-                    "--iterations {iterations}: at least 10000 (the default is 600000)"
+                    "--iterations {iterations}: 10000 to 10000000 (the default is 600000)"
                 ));
             }
-            if std::io::stdin().is_terminal() {
-                eprintln!("flowsight: password for {name} (one line; it is not echoed back):");
+            // The name is checked before the password is asked for and hashed.
+            flowsight_collector::Config {
+                users: vec![flowsight_collector::config::UserConfig {
+                    name: name.clone(),
+                    password: format!(
+                        "pbkdf2-sha256$10000${}${}",
+                        "00".repeat(16),
+                        "00".repeat(32)
+                    ),
+                }],
+                ..Default::default()
             }
-            let mut pw = String::new();
-            std::io::stdin().read_line(&mut pw)?;
+            .validate()?;
+            let pw = read_password(&name)?;
             let pw = pw.trim_end_matches(['\r', '\n']);
             if pw.len() < 8 {
                 return Err(anyhow!(
