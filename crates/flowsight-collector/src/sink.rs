@@ -191,6 +191,7 @@ impl Upkeep {
                 min_age_ns: s.compact_after.as_nanos() as u64,
                 target_rows: s.compact_rows,
                 write: WriteOptions::default(),
+                ..CompactOptions::default()
             },
             max_age: s.max_age,
             max_size: s.max_size,

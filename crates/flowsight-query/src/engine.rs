@@ -460,39 +460,93 @@ impl Engine for Embedded {
         after: Option<&FlowKey>,
         limit: Option<usize>,
     ) -> Result<(FlowBatch, Totals, ScanInfo), QueryError> {
+        // Two passes. The totals of every matching flow read only the filter's and the
+        // counts' columns (or come from the per-file cache when unfiltered). The page reads
+        // every column, but only of the files that can hold its flows: files go in order of
+        // their earliest start, and once `limit` flows are found, a file starting after the
+        // last of them cannot add one.
+        let (tot, mut report) = match self.cache.as_deref().filter(|_| unfiltered(q)) {
+            Some(cache) => {
+                let (acc, rep) = self.stat_cached(cache, q, StatKey::Proto)?;
+                (acc.sums(), rep)
+            }
+            None => {
+                let cols = columns(q, &[]);
+                let out = self.store.scan(
+                    q.range,
+                    &cols,
+                    || Totals::EMPTY,
+                    |t, b| {
+                        for i in 0..b.len() {
+                            if selected(q, b, i) {
+                                t.add(b, i);
+                            }
+                        }
+                    },
+                )?;
+                let mut tot = Totals::EMPTY;
+                for t in &out.parts {
+                    tot.merge(t);
+                }
+                (tot, out.report)
+            }
+        };
         let all: Vec<&'static str> = FIELDS.iter().map(|f| f.name).collect();
-        let out = self.store.scan(
-            q.range,
-            &all,
-            || (FlowBatch::default(), Totals::EMPTY),
-            |(acc, t), b| {
-                let mut idx: Vec<u32> = (0..b.len())
-                    .filter(|&i| selected(q, b, i))
-                    .map(|i| i as u32)
-                    .collect();
-                for &i in &idx {
-                    t.add(b, i as usize);
+        let mut files: Vec<FileMeta> = self
+            .store
+            .files()?
+            .into_iter()
+            .filter(|f| q.range.is_all() || q.range.overlaps(f.min_start, f.max_start))
+            // A flow after the cursor starts at or after the cursor's start.
+            .filter(|f| after.is_none_or(|a| f.max_start >= a.start_ns))
+            .collect();
+        files.sort_by_key(|f| f.min_start);
+        let want = limit.unwrap_or(usize::MAX);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut page = FlowBatch::default();
+        let mut next = 0;
+        while next < files.len() {
+            if page.len() >= want {
+                let last = flow_key(&page, page.len() - 1).start_ns;
+                if files[next].min_start > last {
+                    break;
                 }
-                if let Some(a) = after {
-                    idx.retain(|&i| flow_key(b, i as usize) > *a);
-                }
-                let mut sel = b.take(&idx);
-                acc.append(&mut sel);
-                // Row budget: with a limit, each part keeps only its earliest flows.
-                if let Some(l) = limit
-                    && acc.len() > l.saturating_mul(2).saturating_add(65_536)
-                {
-                    *acc = earliest(acc, l);
-                }
-            },
-        )?;
-        let mut all = FlowBatch::default();
-        let mut tot = Totals::EMPTY;
-        for (mut b, t) in out.parts {
-            all.append(&mut b);
-            tot.merge(&t);
+            }
+            // A few files at a time, one per core.
+            let chunk = &files[next..(next + threads).min(files.len())];
+            next += chunk.len();
+            let out = self.store.scan_files(
+                chunk,
+                q.range,
+                &all,
+                FlowBatch::default,
+                |acc, _, b| {
+                    let mut idx: Vec<u32> = (0..b.len())
+                        .filter(|&i| selected(q, b, i))
+                        .map(|i| i as u32)
+                        .collect();
+                    if let Some(a) = after {
+                        idx.retain(|&i| flow_key(b, i as usize) > *a);
+                    }
+                    let mut sel = b.take(&idx);
+                    acc.append(&mut sel);
+                    // Row budget: each part keeps only its earliest flows.
+                    if acc.len() > want.saturating_mul(2).saturating_add(65_536) {
+                        *acc = earliest(acc, want);
+                    }
+                },
+                |_, _, _| {},
+            )?;
+            for mut b in out.parts {
+                page.append(&mut b);
+            }
+            page = earliest(&page, want);
+            report.files_read += out.report.files_read;
+            report.rows_read += out.report.rows_read;
+            report.vanished += out.report.vanished;
+            report.quarantined.extend(out.report.quarantined);
         }
-        Ok((earliest(&all, limit.unwrap_or(usize::MAX)), tot, out.report))
+        Ok((page, tot, report))
     }
 
     fn series(

@@ -418,6 +418,19 @@ impl StatAcc {
         }
     }
 
+    /// Flows, packets and bytes of every row added, and the time they span.
+    pub fn sums(&self) -> Sums {
+        let mut s = Sums::EMPTY;
+        s.flows = self.totals.0;
+        s.packets = self.totals.1;
+        s.bytes = self.totals.2;
+        for v in self.acc.values() {
+            s.first_ns = s.first_ns.min(v.first_ns);
+            s.last_ns = s.last_ns.max(v.last_ns);
+        }
+        s
+    }
+
     /// Releases spare capacity (before the accumulator is kept for long).
     pub fn shrink_to_fit(&mut self) {
         self.acc.shrink_to_fit();

@@ -59,6 +59,10 @@ pub struct CompactOptions {
     /// high rates flushes are already large, and rewriting every flow would cost as much
     /// again as writing it.
     pub target_rows: u64,
+    /// A compacted file holds flows of at most this much flow-start time (its flush files'
+    /// earliest starts fall in one window of this width): a query whose time range cuts
+    /// through a file reads the whole file, so files stay short in time as well as in rows.
+    pub max_span_ns: u64,
     /// Encoding.
     pub write: WriteOptions,
 }
@@ -68,6 +72,7 @@ impl Default for CompactOptions {
         CompactOptions {
             min_age_ns: 60_000_000_000,
             target_rows: 4_000_000,
+            max_span_ns: 300_000_000_000,
             write: WriteOptions::default(),
         }
     }
@@ -135,11 +140,15 @@ pub fn compact(
                     && file_age_ns(&f.path, now_ns) >= opts.min_age_ns
             })
             .collect();
-        // Groups of consecutive files up to target_rows.
+        // Groups of consecutive files up to target_rows, within one window of max_span_ns.
         let mut groups: Vec<Vec<FileMeta>> = Vec::new();
         let mut rows = 0;
+        let span = opts.max_span_ns.max(1);
+        let mut window = u64::MAX;
         for f in flushes {
-            if groups.is_empty() || rows + f.rows > opts.target_rows {
+            if groups.is_empty() || rows + f.rows > opts.target_rows || f.min_start / span != window
+            {
+                window = f.min_start / span;
                 groups.push(Vec::new());
                 rows = 0;
             }

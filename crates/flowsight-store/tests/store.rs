@@ -160,6 +160,7 @@ fn compaction_keeps_every_row_and_sorts_by_start() {
         &CompactOptions {
             min_age_ns: 0,
             target_rows: 2_500,
+            max_span_ns: u64::MAX,
             write: opts,
         },
         flowsight_store::now_ns(),
@@ -201,6 +202,39 @@ fn compaction_keeps_every_row_and_sorts_by_start() {
         .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with('.'))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn compacted_files_stay_within_one_time_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let opts = WriteOptions::default();
+    let minute = 60_000_000_000u64;
+    let mut want = (0, 0);
+    // Twelve small flush files a minute of flow time apart.
+    for k in 0..12u64 {
+        let b = flows(100, T0 + k * minute, 1_000_000, k);
+        let t = sum_bytes(&b, TimeRange::ALL);
+        want = (want.0 + t.0, want.1 + t.1);
+        s.write(b, T0 + k * minute, &opts).unwrap();
+    }
+    let span = 5 * minute;
+    let rep = flowsight_store::compact(
+        &s,
+        &CompactOptions {
+            min_age_ns: 0,
+            max_span_ns: span,
+            ..CompactOptions::default()
+        },
+        flowsight_store::now_ns(),
+    )
+    .unwrap();
+    // Rows allow one file; time does not: 12 minutes make at least 3 five-minute windows.
+    assert!(rep.outputs >= 3, "{rep:?}");
+    assert_eq!(total_bytes(&s, TimeRange::ALL), want);
+    for f in s.files().unwrap() {
+        assert_eq!(f.min_start / span, f.max_start / span, "{f:?}");
+    }
 }
 
 fn walk(p: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -541,6 +575,7 @@ fn text_columns_round_trip_dictionary_encoded_through_flush_and_compaction() {
         &CompactOptions {
             min_age_ns: 0,
             target_rows: 1_000_000,
+            max_span_ns: u64::MAX,
             write: WriteOptions::default(),
         },
         flowsight_store::now_ns(),
