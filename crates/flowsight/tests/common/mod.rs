@@ -273,8 +273,13 @@ pub fn http_request(
     .unwrap();
     let mut all = Vec::new();
     s.read_to_end(&mut all).unwrap();
-    let all = String::from_utf8_lossy(&all).into_owned();
-    let (head, body) = all.split_once("\r\n\r\n").unwrap_or((&all, ""));
+    // Split on bytes: a chunk may end inside a UTF-8 character.
+    let split = all
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(all.len());
+    let head = String::from_utf8_lossy(&all[..split]).into_owned();
+    let body = all.get(split + 4..).unwrap_or(&[]);
     let status = head
         .split_whitespace()
         .nth(1)
@@ -286,23 +291,29 @@ pub fn http_request(
     {
         dechunk(body)
     } else {
-        body.to_string()
+        body.to_vec()
     };
-    (status, head.to_string(), body)
+    (status, head, String::from_utf8_lossy(&body).into_owned())
 }
 
 /// Decodes an HTTP/1.1 chunked body (RFC 9112 s7.1).
-fn dechunk(mut b: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = b.split_once("\r\n") {
-        let n = usize::from_str_radix(size.split(';').next().unwrap().trim(), 16)
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
+        let size = String::from_utf8_lossy(&b[..eol]).into_owned();
+        let n = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16)
             .unwrap_or_else(|_| panic!("bad chunk size line `{size}`"));
         if n == 0 {
             break;
         }
-        out.push_str(&rest[..n]);
-        b = &rest[n..];
-        b = b.strip_prefix("\r\n").unwrap_or(b);
+        let rest = &b[eol + 2..];
+        assert!(
+            rest.len() >= n,
+            "truncated chunk: {} of {n} bytes",
+            rest.len()
+        );
+        out.extend_from_slice(&rest[..n]);
+        b = rest[n..].strip_prefix(b"\r\n").unwrap_or(&rest[n..]);
     }
     out
 }
