@@ -64,12 +64,15 @@ pub trait Engine {
         n: Option<usize>,
     ) -> Result<(Vec<AggRow>, Totals, ScanInfo), QueryError>;
     /// Matching flows in [`flow_key`] order (start time first), at most `limit`, only those
-    /// after `after` (keyset pagination), with the totals of all matching flows.
+    /// after `after` (keyset pagination), with the totals of all matching flows. With
+    /// `columns`, only those columns (and the ones ordering needs) are read; the others
+    /// hold default values.
     fn flows(
         &self,
         q: &Query,
         after: Option<&FlowKey>,
         limit: Option<usize>,
+        columns: Option<&[&str]>,
     ) -> Result<(FlowBatch, Totals, ScanInfo), QueryError>;
     /// Traffic per time bucket of `bucket_ns`, split by the top `k` values of `key` (ranked
     /// by `order` over the whole range, as `stat` ranks them) plus one "other" series.
@@ -202,6 +205,25 @@ pub fn flow_key(b: &FlowBatch, i: usize) -> FlowKey {
         tcp_flags: b.tcp_flags[i],
     }
 }
+
+/// The columns [`flow_key`] reads.
+const FLOW_KEY_COLUMNS: [&str; 15] = [
+    "time_flow_start_ns",
+    "time_flow_end_ns",
+    "src_addr",
+    "dst_addr",
+    "src_port",
+    "dst_port",
+    "proto",
+    "bytes",
+    "packets",
+    "sampler_address",
+    "in_if",
+    "out_if",
+    "time_received_ns",
+    "sequence_num",
+    "tcp_flags",
+];
 
 /// The first `n` flows of `b` in [`flow_key`] order.
 fn earliest(b: &FlowBatch, n: usize) -> FlowBatch {
@@ -459,6 +481,7 @@ impl Engine for Embedded {
         q: &Query,
         after: Option<&FlowKey>,
         limit: Option<usize>,
+        wanted: Option<&[&str]>,
     ) -> Result<(FlowBatch, Totals, ScanInfo), QueryError> {
         // Two passes. The totals of every matching flow read only the filter's and the
         // counts' columns (or come from the per-file cache when unfiltered). The page reads
@@ -492,6 +515,20 @@ impl Engine for Embedded {
             }
         };
         let all: Vec<&'static str> = FIELDS.iter().map(|f| f.name).collect();
+        // Decoding every column of a file is most of a page's cost: with `columns`, only
+        // those, the filter's and the order's are read.
+        let read: Vec<&'static str> = match wanted {
+            None => all.clone(),
+            Some(want) => {
+                let mut c = columns(q, &FLOW_KEY_COLUMNS);
+                for f in FIELDS.iter().filter(|f| want.contains(&f.name)) {
+                    if !c.contains(&f.name) {
+                        c.push(f.name);
+                    }
+                }
+                c
+            }
+        };
         let mut files: Vec<FileMeta> = self
             .store
             .files()?
@@ -518,7 +555,7 @@ impl Engine for Embedded {
             let out = self.store.scan_files(
                 chunk,
                 q.range,
-                &all,
+                &read,
                 FlowBatch::default,
                 |acc, _, b| {
                     let mut idx: Vec<u32> = (0..b.len())
@@ -546,6 +583,8 @@ impl Engine for Embedded {
             report.vanished += out.report.vanished;
             report.quarantined.extend(out.report.quarantined);
         }
+        // Columns not read hold defaults, so every record of the page can be built.
+        page.fill_missing(&all);
         Ok((page, tot, report))
     }
 

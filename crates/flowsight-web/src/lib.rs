@@ -912,9 +912,13 @@ async fn flows(
                     format!("{EXPORTS_AT_ONCE} exports are running: try again when one ends"),
                 )
             })?;
+        let cols = columns.clone();
         let (b, tot) = api
             .run(move |e| {
-                let (b, tot, _) = e.flows(&q, after.as_ref(), Some(limit))?;
+                let names: Option<Vec<&str>> = cols
+                    .as_ref()
+                    .map(|c| c.iter().map(String::as_str).collect());
+                let (b, tot, _) = e.flows(&q, after.as_ref(), Some(limit), names.as_deref())?;
                 Ok((b, tot))
             })
             .await?;
@@ -955,7 +959,10 @@ async fn flows(
         return Ok(resp);
     }
     api.run(move |e| {
-        let (b, tot, rep) = e.flows(&q, after.as_ref(), Some(limit))?;
+        let names: Option<Vec<&str>> = columns
+            .as_ref()
+            .map(|c| c.iter().map(String::as_str).collect());
+        let (b, tot, rep) = e.flows(&q, after.as_ref(), Some(limit), names.as_deref())?;
         let mut rows: Vec<serde_json::Value> = Vec::with_capacity(limit);
         let mut s = String::new();
         for r in b.iter() {

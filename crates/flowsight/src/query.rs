@@ -169,7 +169,7 @@ pub fn run(a: QueryArgs) -> Result<()> {
         // order needs them all before sorting.
         let by_start = a.order.is_none() || order == AggOrder::Tstart;
         let (mut flows, tot, rep) =
-            engine.flows(&q, None, if by_start { a.limit } else { None })?;
+            engine.flows(&q, None, if by_start { a.limit } else { None }, None)?;
         if a.order.is_some() && order != AggOrder::Tstart {
             sort_flows(&mut flows, order);
         }
