@@ -272,6 +272,26 @@ impl Embedded {
         Ok(Split { whole, cut, total })
     }
 
+    /// The files a cached query must scan: the whole files `cache` has no entry for (first,
+    /// `.1` of them: these get cached), then the cut ones. `hit` folds each cached entry.
+    fn to_scan(
+        cache: &FileCache,
+        sp: Split,
+        key: impl Fn(&FileMeta) -> CacheKey,
+        mut hit: impl FnMut(&Entry),
+    ) -> (Vec<FileMeta>, usize) {
+        let mut list = Vec::new();
+        for f in sp.whole {
+            match cache.get(&key(&f)) {
+                Some(e) => hit(&e),
+                None => list.push(f),
+            }
+        }
+        let misses = list.len();
+        list.extend(sp.cut);
+        (list, misses)
+    }
+
     /// `stat` through the per-file cache (unfiltered queries only). Each worker keeps the
     /// file it is reading apart until it is done, then caches it (if read whole) and folds it
     /// into its running total: one file's worth of values per worker.
@@ -282,16 +302,18 @@ impl Embedded {
         key: StatKey,
     ) -> Result<(StatAcc, ScanInfo), QueryError> {
         let sp = self.split(cache, q.range)?;
+        let total_files = sp.total;
         let mut acc = StatAcc::new(key);
-        let mut list = Vec::new();
-        for f in sp.whole {
-            match cache.get(&CacheKey::Stat(f.path.clone(), key)).as_deref() {
-                Some(Entry::Stat(a)) => acc.merge_ref(a),
-                _ => list.push(f),
-            }
-        }
-        let misses = list.len();
-        list.extend(sp.cut);
+        let (list, misses) = Self::to_scan(
+            cache,
+            sp,
+            |f| CacheKey::Stat(f.path.clone(), key),
+            |e| {
+                if let Entry::Stat(a) = e {
+                    acc.merge_ref(a);
+                }
+            },
+        );
         let cols = columns(q, &key_columns(key));
         let out = self.store.scan_files(
             &list,
@@ -317,7 +339,7 @@ impl Embedded {
             acc.merge(total);
         }
         let mut report = out.report;
-        report.files_total = sp.total;
+        report.files_total = total_files;
         Ok((acc, report))
     }
 
@@ -341,19 +363,18 @@ impl Embedded {
         // read, not held.
         let hold = cache.max_entry_rows();
         let sp = self.split(cache, q.range)?;
+        let total_files = sp.total;
         let mut all: FxHashMap<(u64, usize), Counts> = FxHashMap::default();
-        let mut list = Vec::new();
-        for f in sp.whole {
-            match cache
-                .get(&CacheKey::Series(f.path.clone(), key, bucket_ns))
-                .as_deref()
-            {
-                Some(Entry::Series(m)) => fold_into(&mut all, m),
-                _ => list.push(f),
-            }
-        }
-        let misses = list.len();
-        list.extend(sp.cut);
+        let (list, misses) = Self::to_scan(
+            cache,
+            sp,
+            |f| CacheKey::Series(f.path.clone(), key, bucket_ns),
+            |e| {
+                if let Entry::Series(m) = e {
+                    fold_into(&mut all, m);
+                }
+            },
+        );
         let cols = columns(q, &key_columns(key));
         let out = self.store.scan_files(
             &list,
@@ -397,7 +418,7 @@ impl Embedded {
             }
         }
         let mut report = out.report;
-        report.files_total = sp.total;
+        report.files_total = total_files;
         Ok((all, report))
     }
 }
