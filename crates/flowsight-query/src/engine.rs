@@ -382,18 +382,9 @@ impl Embedded {
             &cols,
             || (FxHashMap::default(), BucketCounts::default(), false),
             |(total, cur, spilled), _, b| {
-                let mut vals = Vec::with_capacity(2);
-                for i in 0..b.len() {
-                    if !selected(q, b, i) {
-                        continue;
-                    }
-                    let t = b.time_flow_start_ns[i] / bucket_ns;
-                    vals.clear();
-                    key_values(b, i, key, &mut vals);
-                    for v in &vals {
-                        add_counts(cur, (t, *v), &(1, b.packets[i], b.bytes[i]));
-                    }
-                }
+                bucket_values(q, b, key, bucket_ns, |t, v, i| {
+                    add_counts(cur, (t, v), &(1, b.packets[i], b.bytes[i]));
+                });
                 if cur.len() > hold {
                     fold_into(total, cur);
                     cur.clear();
@@ -420,6 +411,30 @@ impl Embedded {
         let mut report = out.report;
         report.files_total = total_files;
         Ok((all, report))
+    }
+}
+
+/// Calls `f(bucket index, value, row)` for every value of `key` of every selected row of `b`
+/// (two for two-sided keys), buckets of `bucket_ns` by flow start.
+#[inline]
+fn bucket_values(
+    q: &Query,
+    b: &FlowBatch,
+    key: StatKey,
+    bucket_ns: u64,
+    mut f: impl FnMut(u64, u128, usize),
+) {
+    let mut vals = Vec::with_capacity(2);
+    for i in 0..b.len() {
+        if !selected(q, b, i) {
+            continue;
+        }
+        let t = b.time_flow_start_ns[i] / bucket_ns;
+        vals.clear();
+        key_values(b, i, key, &mut vals);
+        for &v in &vals {
+            f(t, v, i);
+        }
     }
 }
 
@@ -632,39 +647,25 @@ impl Engine for Embedded {
             .map(|(i, r)| (r.raw, i))
             .collect();
         let other = top.rows.len();
-        let mut all: FxHashMap<(u64, usize), Counts> = FxHashMap::default();
-        let report = if let Some(cache) = self.cache.as_deref().filter(|_| unfiltered(q)) {
-            let (counts, report) = self.series_cached(cache, q, key, bucket_ns, &index)?;
-            all = counts;
-            report
+        let (all, report) = if let Some(cache) = self.cache.as_deref().filter(|_| unfiltered(q)) {
+            self.series_cached(cache, q, key, bucket_ns, &index)?
         } else {
             let cols = columns(q, &key_columns(key));
-            let out = self.store.scan(
-                q.range,
-                &cols,
-                FxHashMap::<(u64, usize), Counts>::default,
-                |acc, b| {
-                    let mut vals = Vec::with_capacity(2);
-                    for i in 0..b.len() {
-                        if !selected(q, b, i) {
-                            continue;
-                        }
-                        let t = b.time_flow_start_ns[i] / bucket_ns;
-                        vals.clear();
-                        key_values(b, i, key, &mut vals);
-                        for v in &vals {
-                            let s = index.get(v).copied().unwrap_or(other);
-                            add_counts(acc, (t, s), &(1, b.packets[i], b.bytes[i]));
-                        }
-                    }
-                },
-            )?;
+            let out = self
+                .store
+                .scan(q.range, &cols, SeriesCounts::default, |acc, b| {
+                    bucket_values(q, b, key, bucket_ns, |t, v, i| {
+                        let s = index.get(&v).copied().unwrap_or(other);
+                        add_counts(acc, (t, s), &(1, b.packets[i], b.bytes[i]));
+                    });
+                })?;
+            let mut all = SeriesCounts::default();
             for p in out.parts {
                 for (k, v) in p {
                     add_counts(&mut all, k, &v);
                 }
             }
-            out.report
+            (all, out.report)
         };
         // Buckets span the asked range when it is bounded, else the flows found.
         let first = all.keys().map(|k| k.0).min();
