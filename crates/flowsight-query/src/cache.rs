@@ -6,7 +6,9 @@
 //! through. Entries are bounded by the number of rows (keys) they hold, least recently used
 //! first out, and dropped when their file leaves the store.
 
+use crate::aggregate::{AggAcc, AggKey, AggOrder, rank};
 use crate::engine::Counts;
+use crate::stats::Sums;
 use crate::stats::{StatAcc, StatKey};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::path::PathBuf;
@@ -19,12 +21,14 @@ pub(crate) enum CacheKey {
     Stat(PathBuf, StatKey),
     /// Flows, packets, bytes per (bucket index, key value), buckets of the given width.
     Series(PathBuf, StatKey, u64),
+    /// The first groups of an aggregation in one order.
+    Agg(PathBuf, Vec<AggKey>, AggOrder),
 }
 
 impl CacheKey {
     fn path(&self) -> &PathBuf {
         match self {
-            CacheKey::Stat(p, _) | CacheKey::Series(p, _, _) => p,
+            CacheKey::Stat(p, _) | CacheKey::Series(p, _, _) | CacheKey::Agg(p, _, _) => p,
         }
     }
 }
@@ -36,6 +40,45 @@ pub(crate) enum Entry {
     Stat(StatAcc),
     /// A series' counts.
     Series(FxHashMap<(u64, u128), Counts>),
+    /// An aggregation's first groups.
+    Agg(AggPrefix),
+}
+
+/// One file's aggregation (of keys packing into two words at most), cut to its first
+/// groups in one additive order (flows, packets or bytes): enough to find the top N of a
+/// range of files exactly without holding every group of every file (see
+/// `Embedded::aggregate_cached`).
+#[derive(Debug)]
+pub(crate) struct AggPrefix {
+    /// The first groups, by packed key.
+    pub(crate) top: FxHashMap<[u128; 2], Sums>,
+    /// `None` when `top` holds every group of the file; else the highest value of the order
+    /// any group outside `top` has.
+    pub(crate) rest: Option<u64>,
+    /// The file's totals.
+    pub(crate) totals: Sums,
+}
+
+impl AggPrefix {
+    /// Groups kept per file.
+    pub(crate) const GROUPS: usize = 4096;
+
+    /// The prefix of a file's whole aggregation.
+    pub(crate) fn of(acc: &AggAcc, order: AggOrder, totals: Sums) -> AggPrefix {
+        let mut top = acc.top_packed(order, Self::GROUPS + 1);
+        let rest = if top.len() > Self::GROUPS {
+            let r = rank(order, &top[Self::GROUPS].1).0;
+            top.truncate(Self::GROUPS);
+            Some(r)
+        } else {
+            None
+        };
+        AggPrefix {
+            top: top.into_iter().map(|(k, s)| ([k[0], k[1]], s)).collect(),
+            rest,
+            totals,
+        }
+    }
 }
 
 impl Entry {
@@ -43,6 +86,7 @@ impl Entry {
         match self {
             Entry::Stat(a) => a.len(),
             Entry::Series(m) => m.len(),
+            Entry::Agg(p) => p.top.len(),
         }
     }
 }
@@ -92,6 +136,7 @@ impl FileCache {
         match &mut e {
             Entry::Stat(a) => a.shrink_to_fit(),
             Entry::Series(m) => m.shrink_to_fit(),
+            Entry::Agg(p) => p.top.shrink_to_fit(),
         }
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         g.tick += 1;

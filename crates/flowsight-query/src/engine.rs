@@ -5,8 +5,8 @@
 //! in parallel reading only the columns a query needs; a ClickHouse implementation would
 //! translate the same typed [`Expr`] into SQL without changing the callers.
 
-use crate::aggregate::{AggAcc, AggKey, AggOrder, AggRow};
-use crate::cache::{CacheKey, Entry, FileCache};
+use crate::aggregate::{AggAcc, AggKey, AggOrder, AggRow, Packed, ordering, rank, render_rows};
+use crate::cache::{AggPrefix, CacheKey, Entry, FileCache};
 use crate::filter::Expr;
 use crate::stats::{Order, Stat, StatAcc, StatKey, VALUE_COLUMNS, key_columns, key_values};
 use flowsight_schema::{FIELDS, FlowBatch};
@@ -278,12 +278,12 @@ impl Embedded {
         cache: &FileCache,
         sp: Split,
         key: impl Fn(&FileMeta) -> CacheKey,
-        mut hit: impl FnMut(&Entry),
+        mut hit: impl FnMut(&FileMeta, &Arc<Entry>),
     ) -> (Vec<FileMeta>, usize) {
         let mut list = Vec::new();
         for f in sp.whole {
             match cache.get(&key(&f)) {
-                Some(e) => hit(&e),
+                Some(e) => hit(&f, &e),
                 None => list.push(f),
             }
         }
@@ -308,8 +308,8 @@ impl Embedded {
             cache,
             sp,
             |f| CacheKey::Stat(f.path.clone(), key),
-            |e| {
-                if let Entry::Stat(a) = e {
+            |_, e| {
+                if let Entry::Stat(a) = &**e {
                     acc.merge_ref(a);
                 }
             },
@@ -369,8 +369,8 @@ impl Embedded {
             cache,
             sp,
             |f| CacheKey::Series(f.path.clone(), key, bucket_ns),
-            |e| {
-                if let Entry::Series(m) = e {
+            |_, e| {
+                if let Entry::Series(m) = &**e {
                     fold_into(&mut all, m);
                 }
             },
@@ -411,6 +411,219 @@ impl Embedded {
         let mut report = out.report;
         report.files_total = total_files;
         Ok((all, report))
+    }
+}
+
+impl Embedded {
+    /// `aggregate` through the per-file cache, for unfiltered queries ranked by flows,
+    /// packets or bytes over keys that pack into two words (conversations: `srcip,dstip`).
+    ///
+    /// A file's whole aggregation is too big to keep (a file of 500 000 flows holds about as
+    /// many address pairs), so each file read whole keeps only its first
+    /// [`AggPrefix::GROUPS`] groups and the value the best of the others reaches. The top N
+    /// is then found as in Fagin's threshold algorithms: a group's value is known to lie
+    /// between what the prefixes and the freshly scanned files say and that plus the bound
+    /// of every prefix it is missing from. The answer is returned only when it is exact: the
+    /// N groups' values are all known and nothing else can reach the N-th. Otherwise (flat
+    /// traffic without heavy hitters) `None`, and the caller scans everything.
+    fn aggregate_cached(
+        &self,
+        cache: &FileCache,
+        q: &Query,
+        keys: &[AggKey],
+        order: AggOrder,
+        n: usize,
+    ) -> Result<Option<(Vec<AggRow>, Totals, ScanInfo)>, QueryError> {
+        let spec = keys.to_vec();
+        let sp = self.split(cache, q.range)?;
+        let total_files = sp.total;
+        let mut hits: Vec<(FileMeta, Arc<Entry>)> = Vec::new();
+        let (list, misses) = Self::to_scan(
+            cache,
+            sp,
+            |f| CacheKey::Agg(f.path.clone(), spec.clone(), order),
+            |f, e| hits.push((f.clone(), e.clone())),
+        );
+        let mut extra: Vec<&'static str> = Vec::new();
+        for k in keys {
+            extra.extend(k.columns());
+        }
+        let cols = columns(q, &extra);
+        let fresh = || (AggAcc::new(&spec), Totals::EMPTY);
+        let out = self.store.scan_files(
+            &list,
+            q.range,
+            &cols,
+            || (fresh(), fresh()),
+            |(_, (cur, t)), _, b| {
+                for i in 0..b.len() {
+                    if selected(q, b, i) {
+                        cur.add_row(b, i);
+                        t.add(b, i);
+                    }
+                }
+            },
+            |((acc, tot), cur), fi, whole| {
+                let (a, t) = std::mem::replace(cur, fresh());
+                if whole && fi < misses {
+                    cache.put(
+                        CacheKey::Agg(list[fi].path.clone(), spec.clone(), order),
+                        Entry::Agg(AggPrefix::of(&a, order, t)),
+                    );
+                }
+                tot.merge(&t);
+                if acc.is_empty() {
+                    *acc = a;
+                } else {
+                    acc.merge(a);
+                }
+            },
+        )?;
+        let (mut exact, mut totals) = fresh();
+        for ((a, t), _) in out.parts {
+            totals.merge(&t);
+            if exact.is_empty() {
+                exact = a;
+            } else {
+                exact.merge(a);
+            }
+        }
+        let mut report = out.report;
+        report.files_total = total_files;
+        let prefixes: Vec<(&FileMeta, &AggPrefix)> = hits
+            .iter()
+            .filter_map(|(f, e)| match &**e {
+                Entry::Agg(p) => Some((f, p)),
+                _ => None,
+            })
+            .collect();
+        if prefixes.is_empty() {
+            return Ok(Some((exact.finish(order, Some(n)), totals, report)));
+        }
+        for (_, p) in &prefixes {
+            totals.merge(&p.totals);
+        }
+        let layout = exact.layout().clone();
+        let wide = |k: [u128; 2]| -> Packed {
+            let mut p = [0u128; crate::aggregate::MAX_KEYS];
+            p[0] = k[0];
+            p[1] = k[1];
+            p
+        };
+        // Candidates: every group a prefix holds, and the scanned files' first N. Any other
+        // group is at most `beyond`: the scanned files' (N+1)-th value plus every bound.
+        let mut head = exact.top_packed(order, n + 1);
+        let mut beyond: Option<u64> = None;
+        if head.len() > n {
+            beyond = Some(rank(order, &head[n].1).0);
+            head.truncate(n);
+        }
+        for (_, p) in &prefixes {
+            if let Some(r) = p.rest {
+                beyond = Some(beyond.unwrap_or(0) + r);
+            }
+        }
+        let mut cand: FxHashSet<[u128; 2]> = head.iter().map(|(k, _)| [k[0], k[1]]).collect();
+        for (_, p) in &prefixes {
+            cand.extend(p.top.keys().copied());
+        }
+        // Per candidate: what is known of its sums, and the most its unknown part can add.
+        let mut groups: Vec<([u128; 2], Totals, Option<u64>)> = cand
+            .into_iter()
+            .map(|k| {
+                let mut s = exact.get_packed(&wide(k)).copied().unwrap_or(Totals::EMPTY);
+                let mut unknown: Option<u64> = None;
+                for (_, p) in &prefixes {
+                    match (p.top.get(&k), p.rest) {
+                        (Some(v), _) => s.merge(v),
+                        (None, Some(r)) => unknown = Some(unknown.unwrap_or(0) + r),
+                        (None, None) => {}
+                    }
+                }
+                (k, s, unknown)
+            })
+            .collect();
+        groups.sort_unstable_by(|a, b| ordering(order, (&a.0, &a.1), (&b.0, &b.1)));
+        // The N-th best known value: every group of the answer reaches it.
+        let floor = if groups.len() >= n {
+            rank(order, &groups[n - 1].1).0
+        } else if beyond.is_some() {
+            return Ok(None); // fewer groups than asked, and unseen ones exist
+        } else {
+            0
+        };
+        if beyond.is_some_and(|b| b >= floor) {
+            return Ok(None); // a group no prefix holds may belong
+        }
+        // Contenders: the groups that can reach the floor. Those partly unknown (small in
+        // some file, so outside its prefix) get their exact sums from one targeted read of
+        // the files they are unknown in: a membership test per flow, not an aggregation.
+        groups.retain(|g| rank(order, &g.1).0 + g.2.unwrap_or(0) >= floor);
+        let need: FxHashSet<[u128; 2]> = groups
+            .iter()
+            .filter(|g| g.2.is_some())
+            .map(|g| g.0)
+            .collect();
+        if need.len() > 4 * n + 256 {
+            return Ok(None);
+        }
+        if !need.is_empty() {
+            let reread: Vec<FileMeta> = prefixes
+                .iter()
+                .filter(|(_, p)| p.rest.is_some() && need.iter().any(|k| !p.top.contains_key(k)))
+                .map(|(f, _)| (*f).clone())
+                .collect();
+            let probe = AggAcc::new(keys);
+            let out = self.store.scan_files(
+                &reread,
+                q.range,
+                &cols,
+                FxHashMap::<[u128; 2], Totals>::default,
+                |m, _, b| {
+                    for i in 0..b.len() {
+                        if !selected(q, b, i) {
+                            continue;
+                        }
+                        let k = probe.packed_key(b, i);
+                        let k = [k[0], k[1]];
+                        if need.contains(&k) {
+                            m.entry(k).or_insert(Totals::EMPTY).add(b, i);
+                        }
+                    }
+                },
+                |_, _, _| {},
+            )?;
+            report.files_read += out.report.files_read;
+            report.rows_read += out.report.rows_read;
+            let mut read: FxHashMap<[u128; 2], Totals> = FxHashMap::default();
+            for m in out.parts {
+                for (k, v) in m {
+                    read.entry(k).or_insert(Totals::EMPTY).merge(&v);
+                }
+            }
+            let again: FxHashSet<&std::path::PathBuf> = reread.iter().map(|f| &f.path).collect();
+            for g in groups.iter_mut().filter(|g| g.2.is_some()) {
+                let mut s = exact
+                    .get_packed(&wide(g.0))
+                    .copied()
+                    .unwrap_or(Totals::EMPTY);
+                for (f, p) in &prefixes {
+                    if !again.contains(&f.path)
+                        && let Some(v) = p.top.get(&g.0)
+                    {
+                        s.merge(v);
+                    }
+                }
+                if let Some(v) = read.get(&g.0) {
+                    s.merge(v);
+                }
+                *g = (g.0, s, None);
+            }
+            groups.sort_unstable_by(|a, b| ordering(order, (&a.0, &a.1), (&b.0, &b.1)));
+        }
+        groups.truncate(n);
+        let rows = groups.iter().map(|g| (wide(g.0), g.1)).collect();
+        Ok(Some((render_rows(keys, &layout, rows), totals, report)))
     }
 }
 
@@ -482,6 +695,14 @@ impl Engine for Embedded {
         order: AggOrder,
         n: Option<usize>,
     ) -> Result<(Vec<AggRow>, Totals, ScanInfo), QueryError> {
+        if let Some(cache) = self.cache.as_deref().filter(|_| unfiltered(q))
+            && let Some(n) = n.filter(|&n| n <= AggPrefix::GROUPS / 4)
+            && matches!(order, AggOrder::Flows | AggOrder::Packets | AggOrder::Bytes)
+            && AggAcc::new(keys).layout().words() <= 2
+            && let Some(answer) = self.aggregate_cached(cache, q, keys, order, n)?
+        {
+            return Ok(answer);
+        }
         let mut extra: Vec<&'static str> = Vec::new();
         for k in keys {
             extra.extend(k.columns());
@@ -575,6 +796,60 @@ impl Engine for Embedded {
             .collect();
         files.sort_by_key(|f| f.min_start);
         let want = limit.unwrap_or(usize::MAX);
+        // The page's last start time, from the start column (and the filter's) alone: the
+        // flows starting after the cursor's start all come after the cursor, so the `want`-th
+        // earliest of them bounds the page. The page's columns are then read only for flows
+        // up to it (the store decodes them only for rows inside the range).
+        let mut range = q.range;
+        if let Some(a) = after {
+            range.since = range.since.max(a.start_ns);
+        }
+        if (1..=100_000).contains(&want) && !files.is_empty() {
+            let mut cols = Vec::new();
+            q.filter.columns(&mut cols);
+            if !cols.contains(&"time_flow_start_ns") {
+                cols.push("time_flow_start_ns");
+            }
+            let floor = after.map(|a| a.start_ns);
+            let keep = |v: &mut Vec<u64>| {
+                if v.len() > want {
+                    v.select_nth_unstable(want - 1);
+                    v.truncate(want);
+                }
+            };
+            let out = self.store.scan_files(
+                &files,
+                range,
+                &cols,
+                Vec::new,
+                |acc: &mut Vec<u64>, _, b| {
+                    for i in 0..b.len() {
+                        let t = b.time_flow_start_ns[i];
+                        if floor.is_none_or(|f| t > f) && selected(q, b, i) {
+                            acc.push(t);
+                        }
+                    }
+                    if acc.len() > want.saturating_mul(2).saturating_add(65_536) {
+                        keep(acc);
+                    }
+                },
+                |_, _, _| {},
+            )?;
+            let mut starts = out.parts.concat();
+            if starts.len() >= want {
+                keep(&mut starts);
+                if let Some(&last) = starts.iter().max() {
+                    range.until = range.until.min(last.saturating_add(1));
+                }
+            }
+            report.rows_read += out.report.rows_read;
+            files.retain(|f| range.overlaps(f.min_start, f.max_start));
+        }
+        let narrowed = Query {
+            filter: q.filter.clone(),
+            range,
+        };
+        let q = &narrowed;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut page = FlowBatch::default();
         let mut next = 0;
@@ -704,5 +979,178 @@ impl Engine for Embedded {
             }
         }
         Ok((series, report))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::parse_keys;
+    use flowsight_schema::{FlowRecord, addr_from_ip};
+    use flowsight_store::WriteOptions;
+
+    const S: u64 = 1_000_000_000;
+
+    /// Six files of 6 000 flows, more groups each than a prefix keeps. With `heavy`, ten
+    /// pairs carry most bytes (as real traffic's heavy hitters do); without, every pair is
+    /// alike and the prefixes cannot prove a top N.
+    fn store(heavy: bool) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut x: u64 = 99;
+        for f in 0..6u64 {
+            let mut b = FlowBatch::default();
+            for i in 0..6000u64 {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let r = x >> 24;
+                let (src, dst, bytes) = if heavy && i % 4 == 0 {
+                    let h = r % 10;
+                    (h, 1000 + h, 1_000_000 * (h + 1) + r % 1000)
+                } else {
+                    (
+                        r % 100_000,
+                        (r >> 17) % 50,
+                        if heavy { 100 + r % 100 } else { 500 },
+                    )
+                };
+                b.push(&FlowRecord {
+                    src_addr: addr_from_ip(std::net::Ipv4Addr::from(src as u32).into()),
+                    dst_addr: addr_from_ip(std::net::Ipv4Addr::from(dst as u32).into()),
+                    bytes,
+                    packets: 1 + bytes / 1000,
+                    time_flow_start_ns: (1000 + f * 100) * S + i * S / 100,
+                    time_flow_end_ns: (1000 + f * 100) * S + i * S / 100 + S,
+                    ..FlowRecord::default()
+                });
+            }
+            store
+                .write(b, (1000 + f * 100) * S, &WriteOptions::default())
+                .unwrap();
+        }
+        (dir, store)
+    }
+
+    fn answer(e: &Embedded, range: TimeRange, order: AggOrder) -> ((Vec<AggRow>, Totals), usize) {
+        let q = Query {
+            filter: Expr::Any,
+            range,
+        };
+        let keys = parse_keys("srcip,dstip").unwrap();
+        let (rows, tot, rep) = e.aggregate(&q, &keys, order, Some(10)).unwrap();
+        ((rows, tot), rep.files_read)
+    }
+
+    /// Conversations from cached prefixes equal a full scan's, for every additive order,
+    /// for ranges holding whole files and cutting through them; a refresh reads no file.
+    #[test]
+    fn cached_conversations_equal_a_full_scan() {
+        let (_d, st) = store(true);
+        let plain = Embedded {
+            store: st.clone(),
+            cache: None,
+        };
+        let cached = Embedded {
+            store: st,
+            cache: Some(Arc::new(FileCache::new(DEFAULT_CACHE_ROWS))),
+        };
+        let whole = TimeRange::ALL;
+        let cut = TimeRange {
+            since: 1030 * S,
+            until: 1450 * S,
+        };
+        for order in [AggOrder::Bytes, AggOrder::Flows, AggOrder::Packets] {
+            for range in [whole, cut] {
+                let (want, _) = answer(&plain, range, order);
+                assert_eq!(want.0.len(), 10);
+                let (cold, _) = answer(&cached, range, order);
+                assert_eq!(cold, want, "{order:?} {range:?} cold");
+                let (warm, read) = answer(&cached, range, order);
+                assert_eq!(warm, want, "{order:?} {range:?} warm");
+                // Only the two files the cut range ends in are read again.
+                assert_eq!(read, if range == whole { 0 } else { 2 }, "{order:?}");
+            }
+        }
+    }
+
+    /// Without heavy hitters the prefixes prove nothing: the answer comes from a full scan
+    /// and is still exact.
+    #[test]
+    fn flat_traffic_falls_back_to_a_full_scan() {
+        let (_d, st) = store(false);
+        let plain = Embedded {
+            store: st.clone(),
+            cache: None,
+        };
+        let cached = Embedded {
+            store: st,
+            cache: Some(Arc::new(FileCache::new(DEFAULT_CACHE_ROWS))),
+        };
+        let (want, _) = answer(&plain, TimeRange::ALL, AggOrder::Bytes);
+        answer(&cached, TimeRange::ALL, AggOrder::Bytes);
+        let (warm, read) = answer(&cached, TimeRange::ALL, AggOrder::Bytes);
+        assert_eq!(warm, want);
+        assert_eq!(read, 6);
+    }
+
+    /// A group outside a file's prefix whose bound could lift it into the top N is not
+    /// guessed away: here `x` is 515 bytes in five small files and 10 (unknown to the cache,
+    /// like 4 200 other groups of file 5) in the large one, so it outranks `h0` (520). Its
+    /// sums come from reading that one file again.
+    #[test]
+    fn a_group_outside_a_prefix_that_may_rank_is_not_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = Store::open(dir.path()).unwrap();
+        let flow = |src: u32, dst: u32, bytes: u64, t: u64| FlowRecord {
+            src_addr: addr_from_ip(std::net::Ipv4Addr::from(src).into()),
+            dst_addr: addr_from_ip(std::net::Ipv4Addr::from(dst).into()),
+            bytes,
+            packets: 1,
+            time_flow_start_ns: t * S,
+            time_flow_end_ns: t * S + S,
+            ..FlowRecord::default()
+        };
+        let x = 0xC800_0001; // 200.0.0.1: sorts after every filler
+        for f in 0..6u64 {
+            let t = 1000 + f * 100;
+            let mut b = FlowBatch::default();
+            for h in 0..10u32 {
+                b.push(&flow(
+                    h,
+                    1,
+                    if f < 5 { 100 + 50 * u64::from(h) } else { 20 },
+                    t,
+                ));
+            }
+            if f < 5 {
+                b.push(&flow(x, 1, 103, t));
+            } else {
+                for i in 0..4200u32 {
+                    b.push(&flow(0x0A00_0000 + i, 2, 10, t));
+                }
+                b.push(&flow(x, 1, 10, t));
+            }
+            st.write(b, t * S, &WriteOptions::default()).unwrap();
+        }
+        let plain = Embedded {
+            store: st.clone(),
+            cache: None,
+        };
+        let cached = Embedded {
+            store: st,
+            cache: Some(Arc::new(FileCache::new(DEFAULT_CACHE_ROWS))),
+        };
+        let (want, _) = answer(&plain, TimeRange::ALL, AggOrder::Bytes);
+        assert_eq!(
+            want.0[9].key,
+            vec!["200.0.0.1".to_string(), "0.0.0.1".to_string()]
+        );
+        assert_eq!(want.0[9].bytes, 525);
+        answer(&cached, TimeRange::ALL, AggOrder::Bytes);
+        let (warm, read) = answer(&cached, TimeRange::ALL, AggOrder::Bytes);
+        assert_eq!(warm, want);
+        // Only the large file, where `x` is outside the prefix, is read again.
+        assert_eq!(read, 1);
     }
 }

@@ -2,9 +2,10 @@
 
 use crate::files::FileMeta;
 use crate::{Store, StoreError, TimeRange, io_err};
+use arrow_array::{Array, BooleanArray, RecordBatch, UInt64Array};
 use flowsight_schema::FlowBatch;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowPredicateFn, ParquetRecordBatchReaderBuilder, RowFilter};
 use parquet::file::statistics::Statistics;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -78,17 +79,15 @@ fn read_file(
         .iter()
         .position(|c| c.name() == "time_flow_start_ns");
     let mut groups = Vec::new();
+    // Whether the range cuts through a group read.
+    let mut cut = false;
     for (i, rg) in meta.row_groups().iter().enumerate() {
-        let keep = match (range.is_all(), start_col) {
-            (false, Some(c)) => rg
-                .column(c)
-                .statistics()
-                .and_then(stat_range)
-                .is_none_or(|(lo, hi)| range.overlaps(lo, hi)),
-            _ => true,
-        };
+        let span = start_col.and_then(|c| rg.column(c).statistics().and_then(stat_range));
+        let keep = range.is_all() || span.is_none_or(|(lo, hi)| range.overlaps(lo, hi));
         if keep {
             groups.push(i);
+            cut |= !range.is_all()
+                && span.is_none_or(|(lo, hi)| !(range.contains(lo) && range.contains(hi)));
         } else {
             report.row_groups_skipped += 1;
         }
@@ -97,6 +96,28 @@ fn read_file(
         return Ok(());
     }
     let mask = ProjectionMask::leaves(schema, leaves);
+    let mut builder = builder;
+    if let (true, Some(c)) = (cut, start_col) {
+        // Where the range cuts a group, the start times are read first and the other
+        // columns are decoded only for the flows inside it: a dashboard's range edge, a
+        // page of the flow explorer narrowed to a few seconds. Callers still check the
+        // range per flow, so a column of another type just selects everything.
+        let pred = ArrowPredicateFn::new(
+            ProjectionMask::leaves(schema, [c]),
+            move |rb: RecordBatch| {
+                let col = rb.column(0);
+                Ok(match col.as_any().downcast_ref::<UInt64Array>() {
+                    Some(t) => t
+                        .values()
+                        .iter()
+                        .map(|&t| Some(range.contains(t)))
+                        .collect(),
+                    None => BooleanArray::from(vec![true; col.len()]),
+                })
+            },
+        );
+        builder = builder.with_row_filter(RowFilter::new(vec![Box::new(pred)]));
+    }
     let reader = builder
         .with_projection(mask)
         .with_row_groups(groups)
