@@ -28,6 +28,10 @@ pub struct Config {
     /// (`flowsight user add NAME` makes an entry). Binding `http` to anything but loopback
     /// requires users or API tokens.
     pub users: Vec<UserConfig>,
+    /// Keep the portal's standard panels over the last hour computed as store files
+    /// arrive (a background thread at the lowest CPU priority), so dashboards answer from
+    /// memory from their first request.
+    pub prewarm: bool,
     /// Decode workers (0: one per core).
     pub workers: usize,
     /// Receive threads per UDP listener, each on its own `SO_REUSEPORT` socket.
@@ -109,6 +113,7 @@ impl Default for Config {
             http: "127.0.0.1:8080".into(),
             api_tokens: Vec::new(),
             users: Vec::new(),
+            prewarm: true,
             workers: 0,
             receivers: 1,
             socket_buffer: "32MiB".into(),
@@ -388,6 +393,8 @@ pub struct Settings {
     pub api_tokens: Vec<[u8; 32]>,
     /// Portal users and their password hashes.
     pub users: Vec<(String, PasswordHash)>,
+    /// Prewarm the portal's panels.
+    pub prewarm: bool,
     /// Decode workers.
     pub workers: usize,
     /// Receive threads per UDP listener.
@@ -602,6 +609,7 @@ impl Config {
             http,
             api_tokens,
             users,
+            prewarm: self.prewarm,
             workers,
             receivers: self.receivers.max(1),
             socket_buffer,

@@ -23,12 +23,17 @@ pub(crate) enum CacheKey {
     Series(PathBuf, StatKey, u64),
     /// The first groups of an aggregation in one order.
     Agg(PathBuf, Vec<AggKey>, AggOrder),
+    /// The earliest flow start times.
+    Starts(PathBuf),
 }
 
 impl CacheKey {
     fn path(&self) -> &PathBuf {
         match self {
-            CacheKey::Stat(p, _) | CacheKey::Series(p, _, _) | CacheKey::Agg(p, _, _) => p,
+            CacheKey::Stat(p, _)
+            | CacheKey::Series(p, _, _)
+            | CacheKey::Agg(p, _, _)
+            | CacheKey::Starts(p) => p,
         }
     }
 }
@@ -42,7 +47,13 @@ pub(crate) enum Entry {
     Series(FxHashMap<(u64, u128), Counts>),
     /// An aggregation's first groups.
     Agg(AggPrefix),
+    /// A file's earliest [`STARTS_KEPT`] flow start times, ascending: where the flow
+    /// explorer's pages end.
+    Starts(Vec<u64>),
 }
+
+/// Start times kept per file.
+pub(crate) const STARTS_KEPT: usize = 1024;
 
 /// One file's aggregation (of keys packing into two words at most), cut to its first
 /// groups in one additive order (flows, packets or bytes): enough to find the top N of a
@@ -87,6 +98,7 @@ impl Entry {
             Entry::Stat(a) => a.len(),
             Entry::Series(m) => m.len(),
             Entry::Agg(p) => p.top.len(),
+            Entry::Starts(v) => v.len(),
         }
     }
 }
@@ -123,6 +135,12 @@ impl FileCache {
         Some(e.0.clone())
     }
 
+    /// Whether `k` has an entry (without making it more recent).
+    pub(crate) fn contains(&self, k: &CacheKey) -> bool {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.map.contains_key(k)
+    }
+
     /// The most values one entry may hold: one file's answer may not crowd out the rest.
     pub(crate) fn max_entry_rows(&self) -> usize {
         self.max_rows / 4
@@ -137,6 +155,7 @@ impl FileCache {
             Entry::Stat(a) => a.shrink_to_fit(),
             Entry::Series(m) => m.shrink_to_fit(),
             Entry::Agg(p) => p.top.shrink_to_fit(),
+            Entry::Starts(v) => v.shrink_to_fit(),
         }
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         g.tick += 1;

@@ -6,7 +6,7 @@
 //! translate the same typed [`Expr`] into SQL without changing the callers.
 
 use crate::aggregate::{AggAcc, AggKey, AggOrder, AggRow, Packed, ordering, rank, render_rows};
-use crate::cache::{AggPrefix, CacheKey, Entry, FileCache};
+use crate::cache::{AggPrefix, CacheKey, Entry, FileCache, STARTS_KEPT};
 use crate::filter::Expr;
 use crate::stats::{Order, Stat, StatAcc, StatKey, VALUE_COLUMNS, key_columns, key_values};
 use flowsight_schema::{FIELDS, FlowBatch};
@@ -627,6 +627,163 @@ impl Embedded {
     }
 }
 
+/// The results [`Embedded::prewarm`] keeps computed for every file: a dashboard's panels.
+#[derive(Debug, Clone, Default)]
+pub struct WarmPlan {
+    /// Statistics (top-N of one key).
+    pub stats: Vec<StatKey>,
+    /// Time series: key and bucket width, ns.
+    pub series: Vec<(StatKey, u64)>,
+    /// Aggregations (`srcip,dstip`) and the orders they are ranked by (flows, packets or
+    /// bytes; others are not cached).
+    pub aggregations: Vec<(Vec<AggKey>, AggOrder)>,
+    /// The earliest start times (where unfiltered flow pages end).
+    pub starts: bool,
+}
+
+/// One file's results for a [`WarmPlan`], being accumulated.
+struct Warming {
+    starts: Vec<u64>,
+    stats: Vec<StatAcc>,
+    series: Vec<BucketCounts>,
+    aggs: Vec<(AggAcc, Totals)>,
+}
+
+impl Embedded {
+    /// Computes `plan` for every file wholly inside `range` that the cache lacks a result
+    /// of, reading each such file once, and caches the results: what the queries of
+    /// `plan` would cache, ahead of them. Returns the number of files read. The
+    /// server runs it as files arrive, so a dashboard opened later answers from the cache
+    /// (the per-file results play the part of Akvorado's rollup tables).
+    pub fn prewarm(&self, range: TimeRange, plan: &WarmPlan) -> Result<usize, QueryError> {
+        let Some(cache) = self.cache.as_deref() else {
+            return Ok(0);
+        };
+        let aggs: Vec<&(Vec<AggKey>, AggOrder)> = plan
+            .aggregations
+            .iter()
+            .filter(|(k, o)| {
+                matches!(o, AggOrder::Flows | AggOrder::Packets | AggOrder::Bytes)
+                    && AggAcc::new(k).layout().words() <= 2
+            })
+            .collect();
+        let keys_of = |f: &FileMeta| -> Vec<CacheKey> {
+            let p = &f.path;
+            let mut v: Vec<CacheKey> = Vec::new();
+            v.extend(plan.stats.iter().map(|k| CacheKey::Stat(p.clone(), *k)));
+            v.extend(
+                plan.series
+                    .iter()
+                    .map(|(k, w)| CacheKey::Series(p.clone(), *k, *w)),
+            );
+            v.extend(
+                aggs.iter()
+                    .map(|(k, o)| CacheKey::Agg(p.clone(), k.clone(), *o)),
+            );
+            v
+        };
+        let sp = self.split(cache, range)?;
+        let todo: Vec<FileMeta> = sp
+            .whole
+            .into_iter()
+            .filter(|f| keys_of(f).iter().any(|k| !cache.contains(k)))
+            .collect();
+        if todo.is_empty() {
+            return Ok(0);
+        }
+        let mut extra: Vec<&'static str> = Vec::new();
+        for k in plan.stats.iter().chain(plan.series.iter().map(|(k, _)| k)) {
+            extra.extend(key_columns(*k));
+        }
+        for (k, _) in &aggs {
+            for key in k {
+                extra.extend(key.columns());
+            }
+        }
+        let q = Query {
+            filter: Expr::Any,
+            range,
+        };
+        let cols = columns(&q, &extra);
+        let fresh = || Warming {
+            starts: Vec::new(),
+            stats: plan.stats.iter().map(|k| StatAcc::new(*k)).collect(),
+            series: plan
+                .series
+                .iter()
+                .map(|_| BucketCounts::default())
+                .collect(),
+            aggs: aggs
+                .iter()
+                .map(|(k, _)| (AggAcc::new(k), Totals::EMPTY))
+                .collect(),
+        };
+        let hold = cache.max_entry_rows();
+        let out = self.store.scan_files(
+            &todo,
+            range,
+            &cols,
+            fresh,
+            |w, _, b| {
+                for i in 0..b.len() {
+                    if !selected(&q, b, i) {
+                        continue;
+                    }
+                    if plan.starts {
+                        w.starts.push(b.time_flow_start_ns[i]);
+                    }
+                    for a in &mut w.stats {
+                        a.add_row(b, i);
+                    }
+                    for (a, t) in &mut w.aggs {
+                        a.add_row(b, i);
+                        t.add(b, i);
+                    }
+                }
+                for (m, (k, width)) in w.series.iter_mut().zip(&plan.series) {
+                    // Too many values for the cache: stop counting, it will not be kept.
+                    if m.len() <= hold {
+                        bucket_values(&q, b, *k, *width, |t, v, i| {
+                            add_counts(m, (t, v), &(1, b.packets[i], b.bytes[i]));
+                        });
+                    }
+                }
+            },
+            |w, fi, whole| {
+                let done = std::mem::replace(w, fresh());
+                if !whole {
+                    return;
+                }
+                let path = &todo[fi].path;
+                if plan.starts {
+                    let mut v = done.starts;
+                    if v.len() > STARTS_KEPT {
+                        v.select_nth_unstable(STARTS_KEPT - 1);
+                        v.truncate(STARTS_KEPT);
+                    }
+                    v.sort_unstable();
+                    cache.put(CacheKey::Starts(path.clone()), Entry::Starts(v));
+                }
+                for (a, k) in done.stats.into_iter().zip(&plan.stats) {
+                    cache.put(CacheKey::Stat(path.clone(), *k), Entry::Stat(a));
+                }
+                for (m, (k, width)) in done.series.into_iter().zip(&plan.series) {
+                    if m.len() <= hold {
+                        cache.put(CacheKey::Series(path.clone(), *k, *width), Entry::Series(m));
+                    }
+                }
+                for ((a, t), (k, o)) in done.aggs.into_iter().zip(&aggs) {
+                    cache.put(
+                        CacheKey::Agg(path.clone(), k.clone(), *o),
+                        Entry::Agg(AggPrefix::of(&a, *o, t)),
+                    );
+                }
+            },
+        )?;
+        Ok(out.report.files_read)
+    }
+}
+
 /// Calls `f(bucket index, value, row)` for every value of `key` of every selected row of `b`
 /// (two for two-sided keys), buckets of `bucket_ns` by flow start.
 #[inline]
@@ -805,39 +962,71 @@ impl Engine for Embedded {
             range.since = range.since.max(a.start_ns);
         }
         if (1..=100_000).contains(&want) && !files.is_empty() {
+            let floor = after.map(|a| a.start_ns);
+            let above = |t: u64| floor.is_none_or(|f| t > f);
+            // Unfiltered, a file inside the range has its earliest starts cached: each is a
+            // flow of the range, so the `want`-th of them all still bounds the page.
+            let cache = self.cache.as_deref().filter(|_| unfiltered(q));
+            let inside = |f: &FileMeta| range.contains(f.min_start) && range.contains(f.max_start);
+            let mut starts: Vec<u64> = Vec::new();
+            let mut scan: Vec<FileMeta> = Vec::new();
+            for f in &files {
+                let hit = cache
+                    .filter(|_| inside(f))
+                    .and_then(|c| c.get(&CacheKey::Starts(f.path.clone())));
+                match hit.as_deref() {
+                    Some(Entry::Starts(v)) => {
+                        starts.extend(v.iter().copied().filter(|&t| above(t)))
+                    }
+                    _ => scan.push(f.clone()),
+                }
+            }
             let mut cols = Vec::new();
             q.filter.columns(&mut cols);
             if !cols.contains(&"time_flow_start_ns") {
                 cols.push("time_flow_start_ns");
             }
-            let floor = after.map(|a| a.start_ns);
-            let keep = |v: &mut Vec<u64>| {
-                if v.len() > want {
-                    v.select_nth_unstable(want - 1);
-                    v.truncate(want);
+            let keep = |v: &mut Vec<u64>, n: usize| {
+                if v.len() > n {
+                    v.select_nth_unstable(n - 1);
+                    v.truncate(n);
                 }
             };
             let out = self.store.scan_files(
-                &files,
+                &scan,
                 range,
                 &cols,
-                Vec::new,
-                |acc: &mut Vec<u64>, _, b| {
+                || (Vec::new(), Vec::new()),
+                |(_, cur): &mut (Vec<u64>, Vec<u64>), _, b| {
                     for i in 0..b.len() {
-                        let t = b.time_flow_start_ns[i];
-                        if floor.is_none_or(|f| t > f) && selected(q, b, i) {
-                            acc.push(t);
+                        if selected(q, b, i) {
+                            cur.push(b.time_flow_start_ns[i]);
                         }
                     }
+                },
+                |(acc, cur), fi, whole| {
+                    let mut v = std::mem::take(cur);
+                    if let Some(c) = cache.filter(|_| whole && inside(&scan[fi])) {
+                        let mut first = v.clone();
+                        keep(&mut first, STARTS_KEPT);
+                        first.sort_unstable();
+                        c.put(
+                            CacheKey::Starts(scan[fi].path.clone()),
+                            Entry::Starts(first),
+                        );
+                    }
+                    v.retain(|&t| above(t));
+                    acc.append(&mut v);
                     if acc.len() > want.saturating_mul(2).saturating_add(65_536) {
-                        keep(acc);
+                        keep(acc, want);
                     }
                 },
-                |_, _, _| {},
             )?;
-            let mut starts = out.parts.concat();
+            for (mut v, _) in out.parts {
+                starts.append(&mut v);
+            }
             if starts.len() >= want {
-                keep(&mut starts);
+                keep(&mut starts, want);
                 if let Some(&last) = starts.iter().max() {
                     range.until = range.until.min(last.saturating_add(1));
                 }
@@ -1152,5 +1341,82 @@ mod tests {
         assert_eq!(warm, want);
         // Only the large file, where `x` is outside the prefix, is read again.
         assert_eq!(read, 1);
+    }
+
+    /// After a prewarm, the planned queries read no file and answer as a full scan does;
+    /// a second prewarm reads nothing.
+    #[test]
+    fn prewarmed_panels_read_no_file() {
+        let (_d, st) = store(true);
+        let plain = Embedded {
+            store: st.clone(),
+            cache: None,
+        };
+        let cached = Embedded {
+            store: st,
+            cache: Some(Arc::new(FileCache::new(DEFAULT_CACHE_ROWS))),
+        };
+        let plan = WarmPlan {
+            stats: vec![StatKey::SrcIp, StatKey::Proto],
+            series: vec![(StatKey::Proto, 60 * S)],
+            aggregations: vec![(parse_keys("srcip,dstip").unwrap(), AggOrder::Bytes)],
+            starts: true,
+        };
+        assert_eq!(cached.prewarm(TimeRange::ALL, &plan).unwrap(), 6);
+        assert_eq!(cached.prewarm(TimeRange::ALL, &plan).unwrap(), 0);
+        let q = Query {
+            filter: Expr::Any,
+            range: TimeRange::ALL,
+        };
+        let (want, _) = plain.stat(&q, StatKey::SrcIp, Order::Bytes, 10).unwrap();
+        let (got, rep) = cached.stat(&q, StatKey::SrcIp, Order::Bytes, 10).unwrap();
+        assert_eq!(rep.files_read, 0);
+        assert_eq!(format!("{got:?}"), format!("{want:?}"));
+        let (want, _) = plain
+            .series(&q, StatKey::Proto, Order::Bytes, 3, 60 * S)
+            .unwrap();
+        let (got, rep) = cached
+            .series(&q, StatKey::Proto, Order::Bytes, 3, 60 * S)
+            .unwrap();
+        assert_eq!((got, rep.files_read), (want, 0));
+        let (want, _) = answer(&plain, TimeRange::ALL, AggOrder::Bytes);
+        let (got, read) = answer(&cached, TimeRange::ALL, AggOrder::Bytes);
+        assert_eq!((got, read), (want, 0));
+    }
+
+    /// Flow pages bounded by cached earliest starts equal a plain engine's, page after
+    /// page, and the cached first page reads only the file that holds it.
+    #[test]
+    fn cached_flow_pages_equal_plain_ones() {
+        let (_d, st) = store(true);
+        let plain = Embedded {
+            store: st.clone(),
+            cache: None,
+        };
+        let cached = Embedded {
+            store: st,
+            cache: Some(Arc::new(FileCache::new(DEFAULT_CACHE_ROWS))),
+        };
+        let q = Query {
+            filter: Expr::Any,
+            range: TimeRange::ALL,
+        };
+        let keys = |b: &FlowBatch| (0..b.len()).map(|i| flow_key(b, i)).collect::<Vec<_>>();
+        for round in 0..2 {
+            let mut after: Option<FlowKey> = None;
+            for page in 0..6 {
+                let (want, wt, _) = plain.flows(&q, after.as_ref(), Some(500), None).unwrap();
+                let (got, gt, rep) = cached.flows(&q, after.as_ref(), Some(500), None).unwrap();
+                assert_eq!(keys(&got), keys(&want), "round {round} page {page}");
+                assert_eq!(gt, wt);
+                if round == 1 && page == 0 {
+                    // The first 500 flows are all in the first file (6 000 flows), and only
+                    // they are decoded: the start times bounding the page are cached.
+                    assert_eq!(rep.files_read, 1);
+                    assert!(rep.rows_read <= 600, "{}", rep.rows_read);
+                }
+                after = Some(flow_key(&want, want.len() - 1));
+            }
+        }
     }
 }

@@ -77,6 +77,8 @@ pub struct Api {
     // Exports being rendered and sent (after their scan released its slot).
     exports: Arc<tokio::sync::Semaphore>,
     access: Arc<auth::Access>,
+    // The embedded engine, for the background prewarm (None over other engines).
+    embedded: Option<Arc<Embedded>>,
 }
 
 impl std::fmt::Debug for Api {
@@ -94,11 +96,54 @@ impl Api {
         collector: Option<Arc<Shared>>,
     ) -> Result<Api, flowsight_query::engine::QueryError> {
         // Dashboards repeat the same unfiltered queries: per-file results are cached.
-        Ok(Api::new(
-            Arc::new(Embedded::open(data)?.with_cache(flowsight_query::engine::DEFAULT_CACHE_ROWS)),
-            collector,
-            Budget::default(),
-        ))
+        let e =
+            Arc::new(Embedded::open(data)?.with_cache(flowsight_query::engine::DEFAULT_CACHE_ROWS));
+        let mut api = Api::new(e.clone(), collector, Budget::default());
+        api.embedded = Some(e);
+        Ok(api)
+    }
+
+    /// Keeps the portal's standard panels over the last hour (the overview, top items,
+    /// map and conversations; unfiltered) computed for every store file as it arrives, in
+    /// a background thread at the lowest CPU priority, checking every `every`. A dashboard
+    /// opened later answers from the per-file cache instead of scanning. The thread ends
+    /// when the API is dropped. Without the embedded engine, does nothing.
+    pub fn prewarm_in_background(&self, every: Duration) -> std::io::Result<()> {
+        let Some(e) = &self.embedded else {
+            return Ok(());
+        };
+        let weak = Arc::downgrade(e);
+        let plan = portal_plan();
+        std::thread::Builder::new()
+            .name("fs-prewarm".into())
+            .spawn(move || {
+                lowest_priority();
+                let mut failed = false;
+                loop {
+                    std::thread::sleep(every);
+                    let Some(e) = weak.upgrade() else { break };
+                    let now = now_ns();
+                    let range = TimeRange {
+                        since: now.saturating_sub(3600 * NS),
+                        until: now + 60 * NS,
+                    };
+                    match e.prewarm(range, &plan) {
+                        Ok(n) => {
+                            failed = false;
+                            if n > 0 {
+                                tracing::debug!(files = n, "prewarmed the portal's panels");
+                            }
+                        }
+                        // Once per failure streak: the same error every few seconds is noise.
+                        Err(err) if !failed => {
+                            failed = true;
+                            tracing::warn!(error = %err, "cannot prewarm the portal's panels; dashboards will scan instead");
+                        }
+                        Err(_) => {}
+                    }
+                }
+            })
+            .map(|_| ())
     }
 
     /// The API over any engine, with a budget.
@@ -115,6 +160,7 @@ impl Api {
             slots,
             exports: Arc::new(tokio::sync::Semaphore::new(EXPORTS_AT_ONCE)),
             access: Arc::new(auth::Access::new(Vec::new(), Vec::new())),
+            embedded: None,
         }
     }
 
@@ -170,6 +216,46 @@ impl Api {
         tokio::time::timeout(self.budget.timeout, work)
             .await
             .unwrap_or_else(|_| Err(over()))
+    }
+}
+
+/// What the portal asks for over its default range (the last hour), unfiltered: the
+/// panels of its overview, top items and map pages (see `portal/app.js`).
+pub fn portal_plan() -> flowsight_query::engine::WarmPlan {
+    let stats = [
+        "srcip", "dstip", "dstport", "proto", "srcas", "dstas", "srcgeo", "dstgeo", "router",
+        "inif",
+    ]
+    .iter()
+    .filter_map(|d| parse_spec(d).ok().map(|(k, _)| k))
+    .collect();
+    // The portal asks for [now - 1 h, now + 1 min).
+    let mut series = Vec::new();
+    if let Ok((k, _)) = parse_spec("proto") {
+        for span in [3600, 3660] {
+            let b = auto_bucket(span * NS);
+            if !series.contains(&(k, b)) {
+                series.push((k, b));
+            }
+        }
+    }
+    flowsight_query::engine::WarmPlan {
+        stats,
+        series,
+        aggregations: parse_keys("srcip,dstip")
+            .map(|k| vec![(k, AggOrder::Bytes)])
+            .unwrap_or_default(),
+        starts: true,
+    }
+}
+
+/// Lowers the calling thread's CPU priority to the least (threads it starts inherit it),
+/// so background work yields to the collector.
+fn lowest_priority() {
+    // Linux keeps nice values per thread: this one and the scan workers it starts.
+    let tid = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), 19) {
+        tracing::debug!(error = %e, "cannot lower the prewarm thread's priority");
     }
 }
 

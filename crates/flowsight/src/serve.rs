@@ -130,6 +130,10 @@ pub fn run(a: ServeArgs) -> Result<()> {
     let api = flowsight_web::Api::open(&settings.data, Some(running.shared.clone()))
         .context("cannot open the store for the API")?
         .with_access(settings.api_tokens.clone(), settings.users.clone());
+    if settings.prewarm {
+        api.prewarm_in_background(std::time::Duration::from_secs(5))
+            .context("cannot start the portal prewarm thread")?;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("fs-http")
