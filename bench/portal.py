@@ -76,14 +76,25 @@ def main():
                          "bursts), so the last-hour range cuts through files as on a collector "
                          "that has run for hours; 0: all flows start now")
     ap.add_argument("--keep")
+    ap.add_argument("--settle", type=int, default=5,
+                    help="seconds to wait after the last flow is stored before the first request "
+                         "(compaction, and the background prewarm, run meanwhile)")
+    ap.add_argument("--no-prewarm", action="store_true",
+                    help="run serve with prewarm = false: first requests scan raw flows")
     a = ap.parse_args()
     work = a.keep or tempfile.mkdtemp(prefix="portal-bench-")
     os.makedirs(work, exist_ok=True)
     http = free_port(socket.SOCK_STREAM)
     cmd = [BIN, "serve", "--data", os.path.join(work, "data"), "--listen", "netflow://127.0.0.1:0",
            "--http", f"127.0.0.1:{http}"]
-    if a.config:
-        cmd += ["--config", a.config]
+    config = a.config
+    if a.no_prewarm:
+        config = os.path.join(work, "serve.toml")
+        base_cfg = open(os.path.join(ROOT, a.config)).read() if a.config else ""
+        with open(config, "w") as f:
+            f.write("prewarm = false\n" + base_cfg)
+    if config:
+        cmd += ["--config", config]
     srv = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     port = None
     while port is None:
@@ -121,7 +132,7 @@ def main():
             time.sleep(1)
         if n != a.flows:
             raise SystemExit(f"stored {n} of {a.flows} flows: lower --rate")
-        time.sleep(5)  # let compaction settle, as on a running collector
+        time.sleep(a.settle)  # let compaction (and prewarm) settle, as on a running collector
         now = int(time.time())
         files = sum(len(fs) for _, _, fs in os.walk(os.path.join(work, "data", "flows")))
         print(f"# {a.flows} flows ({'start times spread over %d s' % a.spread if a.spread else 'all starting now'}) "

@@ -110,35 +110,41 @@ struct Inner {
     rows: usize,
 }
 
-/// The cache; `max_rows` bounds the values held over all entries (64 bytes each in the hash
-/// tables, up to twice that with their spare capacity).
+/// Entries of at most this many values (the small panels: protocols, ASes, countries,
+/// pair prefixes, start times) live in their own pool, so that a few large ones (addresses,
+/// ports) cannot push them all out.
+pub(crate) const SMALL_ENTRY: usize = 8192;
+
+/// The cache: two LRU pools (small and large entries), each holding at most `max_rows`
+/// values over its entries (64 bytes each in the hash tables, up to twice that with their
+/// spare capacity).
 #[derive(Debug)]
 pub(crate) struct FileCache {
-    inner: Mutex<Inner>,
+    pools: [Mutex<Inner>; 2],
     max_rows: usize,
 }
 
 impl FileCache {
     pub(crate) fn new(max_rows: usize) -> FileCache {
         FileCache {
-            inner: Mutex::new(Inner::default()),
+            pools: [Mutex::new(Inner::default()), Mutex::new(Inner::default())],
             max_rows,
         }
     }
 
-    pub(crate) fn get(&self, k: &CacheKey) -> Option<Arc<Entry>> {
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        g.tick += 1;
-        let t = g.tick;
-        let e = g.map.get_mut(k)?;
-        e.1 = t;
-        Some(e.0.clone())
+    fn pool(&self, i: usize) -> std::sync::MutexGuard<'_, Inner> {
+        self.pools[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether `k` has an entry (without making it more recent).
-    pub(crate) fn contains(&self, k: &CacheKey) -> bool {
-        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        g.map.contains_key(k)
+    pub(crate) fn get(&self, k: &CacheKey) -> Option<Arc<Entry>> {
+        (0..2).find_map(|i| {
+            let mut g = self.pool(i);
+            g.tick += 1;
+            let t = g.tick;
+            let e = g.map.get_mut(k)?;
+            e.1 = t;
+            Some(e.0.clone())
+        })
     }
 
     /// The most values one entry may hold: one file's answer may not crowd out the rest.
@@ -157,7 +163,15 @@ impl FileCache {
             Entry::Agg(p) => p.top.shrink_to_fit(),
             Entry::Starts(v) => v.shrink_to_fit(),
         }
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let here = usize::from(rows > SMALL_ENTRY);
+        // A key lives in one pool only.
+        {
+            let mut o = self.pool(1 - here);
+            if let Some((old, _)) = o.map.remove(&k) {
+                o.rows -= old.rows();
+            }
+        }
+        let mut g = self.pool(here);
         g.tick += 1;
         let t = g.tick;
         if let Some((old, _)) = g.map.insert(k, (Arc::new(e), t)) {
@@ -181,21 +195,23 @@ impl FileCache {
 
     /// Drops the entries of files no longer in the store.
     pub(crate) fn retain_files(&self, live: &FxHashSet<&PathBuf>) {
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let mut freed = 0;
-        g.map.retain(|k, v| {
-            let keep = live.contains(k.path());
-            if !keep {
-                freed += v.0.rows();
-            }
-            keep
-        });
-        g.rows -= freed;
+        for i in 0..2 {
+            let mut g = self.pool(i);
+            let mut freed = 0;
+            g.map.retain(|k, v| {
+                let keep = live.contains(k.path());
+                if !keep {
+                    freed += v.0.rows();
+                }
+                keep
+            });
+            g.rows -= freed;
+        }
     }
 
     #[cfg(test)]
     pub(crate) fn rows(&self) -> usize {
-        self.inner.lock().map(|g| g.rows).unwrap_or(0)
+        (0..2).map(|i| self.pool(i).rows).sum()
     }
 }
 
@@ -226,5 +242,19 @@ mod tests {
         let a = PathBuf::from("a");
         c.retain_files(&[&a].into_iter().collect());
         assert_eq!(c.rows(), 20);
+    }
+
+    /// Large entries evict each other, never the small ones.
+    #[test]
+    fn large_entries_do_not_push_out_small_ones() {
+        let c = FileCache::new(40_000);
+        let k = |n: &str| CacheKey::Series(PathBuf::from(n), StatKey::Proto, 1);
+        c.put(k("small"), series(10));
+        for n in ["a", "b", "c", "d", "e"] {
+            c.put(k(n), series(9_000)); // 45 000 values: the oldest large one goes
+        }
+        assert!(c.get(&k("small")).is_some());
+        assert!(c.get(&k("a")).is_none() && c.get(&k("e")).is_some());
+        assert_eq!(c.rows(), 10 + 4 * 9_000);
     }
 }

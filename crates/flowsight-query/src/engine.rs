@@ -110,7 +110,8 @@ pub struct Embedded {
     cache: Option<Arc<FileCache>>,
 }
 
-/// Values (distinct per file and query) the per-file cache holds by default: 64 to 128 MB.
+/// Values (distinct per file and query) each of the per-file cache's two pools (small and
+/// large entries) holds by default: 64 to 128 MB each.
 pub const DEFAULT_CACHE_ROWS: usize = 1_000_000;
 
 impl Embedded {
@@ -593,6 +594,10 @@ impl Embedded {
                 },
                 |_, _, _| {},
             )?;
+            if out.report.vanished > 0 || !out.report.quarantined.is_empty() {
+                // Compaction or damage took a file away: its sums are not known; scan anew.
+                return Ok(None);
+            }
             report.files_read += out.report.files_read;
             report.rows_read += out.report.rows_read;
             let mut read: FxHashMap<[u128; 2], Totals> = FxHashMap::default();
@@ -627,6 +632,10 @@ impl Embedded {
     }
 }
 
+/// The most values a prewarmed statistic or series of one file may hold (the pair
+/// prefixes and start times are smaller by construction).
+pub const PREWARM_MAX_VALUES: usize = 8192;
+
 /// The results [`Embedded::prewarm`] keeps computed for every file: a dashboard's panels.
 #[derive(Debug, Clone, Default)]
 pub struct WarmPlan {
@@ -655,7 +664,17 @@ impl Embedded {
     /// `plan` would cache, ahead of them. Returns the number of files read. The
     /// server runs it as files arrive, so a dashboard opened later answers from the cache
     /// (the per-file results play the part of Akvorado's rollup tables).
-    pub fn prewarm(&self, range: TimeRange, plan: &WarmPlan) -> Result<usize, QueryError> {
+    ///
+    /// `warmed` remembers the files already done (pass the same set each time): a file is
+    /// read once, even when an entry did not fit the cache or was evicted since (the
+    /// queries themselves then cache it), so a cache too small for the hour does not
+    /// turn the prewarm into a rescan every round.
+    pub fn prewarm(
+        &self,
+        range: TimeRange,
+        plan: &WarmPlan,
+        warmed: &mut FxHashSet<std::path::PathBuf>,
+    ) -> Result<usize, QueryError> {
         let Some(cache) = self.cache.as_deref() else {
             return Ok(0);
         };
@@ -667,26 +686,14 @@ impl Embedded {
                     && AggAcc::new(k).layout().words() <= 2
             })
             .collect();
-        let keys_of = |f: &FileMeta| -> Vec<CacheKey> {
-            let p = &f.path;
-            let mut v: Vec<CacheKey> = Vec::new();
-            v.extend(plan.stats.iter().map(|k| CacheKey::Stat(p.clone(), *k)));
-            v.extend(
-                plan.series
-                    .iter()
-                    .map(|(k, w)| CacheKey::Series(p.clone(), *k, *w)),
-            );
-            v.extend(
-                aggs.iter()
-                    .map(|(k, o)| CacheKey::Agg(p.clone(), k.clone(), *o)),
-            );
-            v
-        };
         let sp = self.split(cache, range)?;
+        let live: FxHashSet<&std::path::PathBuf> = sp.whole.iter().map(|f| &f.path).collect();
+        warmed.retain(|p| live.contains(p));
         let todo: Vec<FileMeta> = sp
             .whole
-            .into_iter()
-            .filter(|f| keys_of(f).iter().any(|k| !cache.contains(k)))
+            .iter()
+            .filter(|f| !warmed.contains(&f.path))
+            .cloned()
             .collect();
         if todo.is_empty() {
             return Ok(0);
@@ -765,10 +772,14 @@ impl Embedded {
                     cache.put(CacheKey::Starts(path.clone()), Entry::Starts(v));
                 }
                 for (a, k) in done.stats.into_iter().zip(&plan.stats) {
-                    cache.put(CacheKey::Stat(path.clone(), *k), Entry::Stat(a));
+                    // A key with many values per file (addresses) would crowd the small
+                    // panels out of the cache: its queries cache it when asked.
+                    if a.len() <= PREWARM_MAX_VALUES {
+                        cache.put(CacheKey::Stat(path.clone(), *k), Entry::Stat(a));
+                    }
                 }
                 for (m, (k, width)) in done.series.into_iter().zip(&plan.series) {
-                    if m.len() <= hold {
+                    if m.len() <= hold.min(PREWARM_MAX_VALUES) {
                         cache.put(CacheKey::Series(path.clone(), *k, *width), Entry::Series(m));
                     }
                 }
@@ -780,6 +791,7 @@ impl Embedded {
                 }
             },
         )?;
+        warmed.extend(todo.into_iter().map(|f| f.path));
         Ok(out.report.files_read)
     }
 }
@@ -853,7 +865,7 @@ impl Engine for Embedded {
         n: Option<usize>,
     ) -> Result<(Vec<AggRow>, Totals, ScanInfo), QueryError> {
         if let Some(cache) = self.cache.as_deref().filter(|_| unfiltered(q))
-            && let Some(n) = n.filter(|&n| n <= AggPrefix::GROUPS / 4)
+            && let Some(n) = n.filter(|&n| (1..=AggPrefix::GROUPS / 4).contains(&n))
             && matches!(order, AggOrder::Flows | AggOrder::Packets | AggOrder::Bytes)
             && AggAcc::new(keys).layout().words() <= 2
             && let Some(answer) = self.aggregate_cached(cache, q, keys, order, n)?
@@ -1042,6 +1054,9 @@ impl Engine for Embedded {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut page = FlowBatch::default();
         let mut next = 0;
+        if want == 0 {
+            files.clear();
+        }
         while next < files.len() {
             if page.len() >= want {
                 let last = flow_key(&page, page.len() - 1).start_ns;
@@ -1362,8 +1377,15 @@ mod tests {
             aggregations: vec![(parse_keys("srcip,dstip").unwrap(), AggOrder::Bytes)],
             starts: true,
         };
-        assert_eq!(cached.prewarm(TimeRange::ALL, &plan).unwrap(), 6);
-        assert_eq!(cached.prewarm(TimeRange::ALL, &plan).unwrap(), 0);
+        let mut warmed = FxHashSet::default();
+        assert_eq!(
+            cached.prewarm(TimeRange::ALL, &plan, &mut warmed).unwrap(),
+            6
+        );
+        assert_eq!(
+            cached.prewarm(TimeRange::ALL, &plan, &mut warmed).unwrap(),
+            0
+        );
         let q = Query {
             filter: Expr::Any,
             range: TimeRange::ALL,

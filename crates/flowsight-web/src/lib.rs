@@ -119,6 +119,7 @@ impl Api {
             .spawn(move || {
                 lowest_priority();
                 let mut failed = false;
+                let mut warmed = Default::default();
                 loop {
                     std::thread::sleep(every);
                     let Some(e) = weak.upgrade() else { break };
@@ -127,7 +128,7 @@ impl Api {
                         since: now.saturating_sub(3600 * NS),
                         until: now + 60 * NS,
                     };
-                    match e.prewarm(range, &plan) {
+                    match e.prewarm(range, &plan, &mut warmed) {
                         Ok(n) => {
                             failed = false;
                             if n > 0 {
@@ -251,11 +252,19 @@ pub fn portal_plan() -> flowsight_query::engine::WarmPlan {
 
 /// Lowers the calling thread's CPU priority to the least (threads it starts inherit it),
 /// so background work yields to the collector.
+#[allow(unsafe_code)] // two syscalls; no crate of the tree exposes them without new features
 fn lowest_priority() {
     // Linux keeps nice values per thread: this one and the scan workers it starts.
-    let tid = rustix::thread::gettid();
-    if let Err(e) = rustix::process::setpriority_process(Some(tid), 19) {
-        tracing::debug!(error = %e, "cannot lower the prewarm thread's priority");
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid and setpriority take and return plain integers; no memory is shared.
+    let failed = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19) != 0
+    };
+    #[cfg(not(target_os = "linux"))]
+    let failed = false;
+    if failed {
+        tracing::debug!("cannot lower the prewarm thread's priority");
     }
 }
 
