@@ -632,10 +632,6 @@ impl Embedded {
     }
 }
 
-/// The most values a prewarmed statistic or series of one file may hold (the pair
-/// prefixes and start times are smaller by construction).
-pub const PREWARM_MAX_VALUES: usize = 8192;
-
 /// The results [`Embedded::prewarm`] keeps computed for every file: a dashboard's panels.
 #[derive(Debug, Clone, Default)]
 pub struct WarmPlan {
@@ -771,15 +767,13 @@ impl Embedded {
                     v.sort_unstable();
                     cache.put(CacheKey::Starts(path.clone()), Entry::Starts(v));
                 }
+                // Answers with many values per file (ports) go to the cache's large pool,
+                // where they cannot push out the small panels.
                 for (a, k) in done.stats.into_iter().zip(&plan.stats) {
-                    // A key with many values per file (addresses) would crowd the small
-                    // panels out of the cache: its queries cache it when asked.
-                    if a.len() <= PREWARM_MAX_VALUES {
-                        cache.put(CacheKey::Stat(path.clone(), *k), Entry::Stat(a));
-                    }
+                    cache.put(CacheKey::Stat(path.clone(), *k), Entry::Stat(a));
                 }
                 for (m, (k, width)) in done.series.into_iter().zip(&plan.series) {
-                    if m.len() <= hold.min(PREWARM_MAX_VALUES) {
+                    if m.len() <= hold {
                         cache.put(CacheKey::Series(path.clone(), *k, *width), Entry::Series(m));
                     }
                 }
