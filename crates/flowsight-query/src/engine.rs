@@ -1230,6 +1230,19 @@ mod tests {
         (dir, store)
     }
 
+    /// The same store behind a plain engine and a cached one, for equality tests.
+    fn engines(st: Store) -> (Embedded, Embedded) {
+        let plain = Embedded {
+            store: st.clone(),
+            cache: None,
+        };
+        let cached = Embedded {
+            store: st,
+            cache: Some(Arc::new(FileCache::new(DEFAULT_CACHE_ROWS))),
+        };
+        (plain, cached)
+    }
+
     fn answer(e: &Embedded, range: TimeRange, order: AggOrder) -> ((Vec<AggRow>, Totals), usize) {
         let q = Query {
             filter: Expr::Any,
@@ -1245,14 +1258,7 @@ mod tests {
     #[test]
     fn cached_conversations_equal_a_full_scan() {
         let (_d, st) = store(true);
-        let plain = Embedded {
-            store: st.clone(),
-            cache: None,
-        };
-        let cached = Embedded {
-            store: st,
-            cache: Some(Arc::new(FileCache::new(DEFAULT_CACHE_ROWS))),
-        };
+        let (plain, cached) = engines(st);
         let whole = TimeRange::ALL;
         let cut = TimeRange {
             since: 1030 * S,
@@ -1277,14 +1283,7 @@ mod tests {
     #[test]
     fn flat_traffic_falls_back_to_a_full_scan() {
         let (_d, st) = store(false);
-        let plain = Embedded {
-            store: st.clone(),
-            cache: None,
-        };
-        let cached = Embedded {
-            store: st,
-            cache: Some(Arc::new(FileCache::new(DEFAULT_CACHE_ROWS))),
-        };
+        let (plain, cached) = engines(st);
         let (want, _) = answer(&plain, TimeRange::ALL, AggOrder::Bytes);
         answer(&cached, TimeRange::ALL, AggOrder::Bytes);
         let (warm, read) = answer(&cached, TimeRange::ALL, AggOrder::Bytes);
@@ -1331,14 +1330,7 @@ mod tests {
             }
             st.write(b, t * S, &WriteOptions::default()).unwrap();
         }
-        let plain = Embedded {
-            store: st.clone(),
-            cache: None,
-        };
-        let cached = Embedded {
-            store: st,
-            cache: Some(Arc::new(FileCache::new(DEFAULT_CACHE_ROWS))),
-        };
+        let (plain, cached) = engines(st);
         let (want, _) = answer(&plain, TimeRange::ALL, AggOrder::Bytes);
         assert_eq!(
             want.0[9].key,
@@ -1357,14 +1349,7 @@ mod tests {
     #[test]
     fn prewarmed_panels_read_no_file() {
         let (_d, st) = store(true);
-        let plain = Embedded {
-            store: st.clone(),
-            cache: None,
-        };
-        let cached = Embedded {
-            store: st,
-            cache: Some(Arc::new(FileCache::new(DEFAULT_CACHE_ROWS))),
-        };
+        let (plain, cached) = engines(st);
         let plan = WarmPlan {
             stats: vec![StatKey::SrcIp, StatKey::Proto],
             series: vec![(StatKey::Proto, 60 * S)],
@@ -1405,14 +1390,7 @@ mod tests {
     #[test]
     fn cached_flow_pages_equal_plain_ones() {
         let (_d, st) = store(true);
-        let plain = Embedded {
-            store: st.clone(),
-            cache: None,
-        };
-        let cached = Embedded {
-            store: st,
-            cache: Some(Arc::new(FileCache::new(DEFAULT_CACHE_ROWS))),
-        };
+        let (plain, cached) = engines(st);
         let q = Query {
             filter: Expr::Any,
             range: TimeRange::ALL,
