@@ -206,8 +206,12 @@ macro_rules! flow_schema {
                 let len = self.len();
                 $(
                     if !$enr || !self.$field.is_empty() || r.$field != <$ty>::default() {
-                        self.$field.resize(len, <$ty>::default());
-                        self.$field.resize(len + n, r.$field);
+                        if self.$field.len() != len {
+                            self.$field.resize(len, <$ty>::default());
+                        }
+                        // A trusted-length iterator: one capacity check, then a plain loop
+                        // of stores (`resize` bumps the length after every element).
+                        self.$field.extend(std::iter::repeat_n(r.$field, n));
                     }
                 )*
             }

@@ -5,9 +5,14 @@ use flowsight_schema::FlowBatch;
 use flowsight_wire::Decoder;
 use std::net::IpAddr;
 
+/// A golden capture by name, or any capture by path (e.g. one from `flowsight generate`).
 fn payloads(name: &str) -> Vec<Vec<u8>> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("../../testdata/captures/{name}.pcap"));
+    let path = if name.contains('/') {
+        std::path::PathBuf::from(name)
+    } else {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("../../testdata/captures/{name}.pcap"))
+    };
     let bytes = std::fs::read(&path).unwrap_or_default();
     flowsight_capture::payloads(&bytes)
         .map(|v| v.into_iter().map(|p| p.data).collect())
@@ -27,12 +32,17 @@ fn main() {
         names
     };
     let exporter = IpAddr::from([127, 0, 0, 1]);
+    // 2 000 passes over a small golden capture; PASSES=N to change (1 for a big capture).
+    let passes: usize = std::env::var("PASSES")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(2000);
     let mut total = 0usize;
     for name in &names {
         let pkts = payloads(name);
         let mut dec = Decoder::default();
         let mut batch = FlowBatch::default();
-        for _ in 0..2000 {
+        for _ in 0..passes {
             batch.clear();
             for p in &pkts {
                 let _ = dec.decode(exporter, 0, p, &mut batch);

@@ -3,11 +3,11 @@
 //! template field is decoded for all rows in one tight loop writing straight into its column.
 //! Records-at-a-time would touch ~45 column vectors per record; this touches one per loop.
 
-use crate::ie::{Scratch, Target, addr_of, apply, finalize, mac_of};
+use crate::ie::{Scratch, Target, apply, finalize, mac_of};
 use crate::reader::uint_be;
 use crate::template::{Plan, SamplingTable};
 use crate::templated::MsgHeader;
-use flowsight_schema::{FlowBatch, FlowRecord, addr_is_v4};
+use flowsight_schema::{FlowBatch, FlowRecord, addr_from_v4, addr_is_v4};
 
 /// Decodes `n = body.len() / len` records (the rest is padding, RFC 7011 s3.3.1).
 #[allow(clippy::too_many_arguments)]
@@ -33,57 +33,59 @@ pub(crate) fn decode_fixed(
     out.push_repeat(&base, n);
     let body = &body[..n * len];
 
-    // Loops over rows for one field: `$col` is the column, `$v` the raw field bytes.
+    // Loops over rows for one field: `$col` is the column, `$v` the raw field bytes. Rows
+    // are walked as `len`-byte chunks of the body starting at the field, so each row needs
+    // one length check (a field cut short by a hostile template leaves the default).
     macro_rules! each_raw {
         ($col:ident, $off:expr, $sl:expr, |$v:ident| $e:expr) => {{
             let (off, sl) = ($off, $sl);
-            for (dst, rec) in out.$col[start..].iter_mut().zip(body.chunks_exact(len)) {
-                let $v = &rec[off..off + sl];
-                *dst = $e;
+            for (dst, r) in out.$col[start..].iter_mut().zip(body.chunks_exact(len)) {
+                if let Some($v) = r.get(off..off + sl) {
+                    *dst = $e;
+                }
             }
         }};
     }
-    // Same for unsigned integers, with one loop per encoded length (RFC 7011 s6.2 allows
-    // reduced sizes) so the inner loop has no length switch; `$x` is the value as u64.
+    // Fixed-size reads: `$x` is the field's `$n` bytes as an array.
+    macro_rules! each_n {
+        ($col:ident, $off:expr, $n:literal, |$x:ident| $e:expr) => {{ fill::<_, $n>(&mut out.$col[start..], body, $off, len, |$x| $e) }};
+    }
+    // Unsigned integers, with one loop per encoded length (RFC 7011 s6.2 allows reduced
+    // sizes) so the inner loop has no length switch; `$x` is the value as u64.
     macro_rules! each {
         ($col:ident, $off:expr, $sl:expr, |$x:ident| $e:expr) => {{
             let (off, sl) = ($off, $sl);
-            let col = &mut out.$col[start..];
-            let rows = body.chunks_exact(len);
             match sl {
-                1 => {
-                    for (dst, r) in col.iter_mut().zip(rows) {
-                        let $x = r[off] as u64;
-                        *dst = $e;
-                    }
-                }
-                2 => {
-                    for (dst, r) in col.iter_mut().zip(rows) {
-                        let $x = u16::from_be_bytes([r[off], r[off + 1]]) as u64;
-                        *dst = $e;
-                    }
-                }
-                4 => {
-                    for (dst, r) in col.iter_mut().zip(rows) {
-                        let $x =
-                            u32::from_be_bytes([r[off], r[off + 1], r[off + 2], r[off + 3]]) as u64;
-                        *dst = $e;
-                    }
-                }
-                8 => {
-                    for (dst, r) in col.iter_mut().zip(rows) {
-                        let mut a = [0u8; 8];
-                        a.copy_from_slice(&r[off..off + 8]);
-                        let $x = u64::from_be_bytes(a);
-                        *dst = $e;
-                    }
-                }
-                _ => {
-                    for (dst, r) in col.iter_mut().zip(rows) {
-                        let $x = uint_be(&r[off..off + sl]);
-                        *dst = $e;
-                    }
-                }
+                1 => each_n!($col, off, 1, |b| {
+                    let $x = b[0] as u64;
+                    $e
+                }),
+                2 => each_n!($col, off, 2, |b| {
+                    let $x = u16::from_be_bytes(*b) as u64;
+                    $e
+                }),
+                4 => each_n!($col, off, 4, |b| {
+                    let $x = u32::from_be_bytes(*b) as u64;
+                    $e
+                }),
+                8 => each_n!($col, off, 8, |b| {
+                    let $x = u64::from_be_bytes(*b);
+                    $e
+                }),
+                _ => each_raw!($col, off, sl, |v| {
+                    let $x = uint_be(v);
+                    $e
+                }),
+            }
+        }};
+    }
+    // Addresses: IPv4 (4 bytes) or IPv6 (16); other lengths leave the default.
+    macro_rules! each_addr {
+        ($col:ident, $off:expr, $sl:expr) => {{
+            match $sl {
+                4 => each_n!($col, $off, 4, |b| addr_from_v4(u32::from_be_bytes(*b))),
+                16 => each_n!($col, $off, 16, |b| *b),
+                _ => {}
             }
         }};
     }
@@ -98,14 +100,14 @@ pub(crate) fn decode_fixed(
             T::TcpFlags => each!(tcp_flags, o, l, |x| x as u16),
             T::SrcPort => each!(src_port, o, l, |x| x as u16),
             T::DstPort => each!(dst_port, o, l, |x| x as u16),
-            T::SrcAddr => each_raw!(src_addr, o, l, |v| addr_of(v)),
-            T::DstAddr => each_raw!(dst_addr, o, l, |v| addr_of(v)),
+            T::SrcAddr => each_addr!(src_addr, o, l),
+            T::DstAddr => each_addr!(dst_addr, o, l),
             T::SrcMask => each!(src_net, o, l, |x| x as u8),
             T::DstMask => each!(dst_net, o, l, |x| x as u8),
             T::InIf => each!(in_if, o, l, |x| x as u32),
             T::OutIf => each!(out_if, o, l, |x| x as u32),
-            T::NextHop => each_raw!(next_hop, o, l, |v| addr_of(v)),
-            T::BgpNextHop => each_raw!(bgp_next_hop, o, l, |v| addr_of(v)),
+            T::NextHop => each_addr!(next_hop, o, l),
+            T::BgpNextHop => each_addr!(bgp_next_hop, o, l),
             T::SrcAs => each!(src_as, o, l, |x| x as u32),
             T::DstAs => each!(dst_as, o, l, |x| x as u32),
             T::NextHopAs => each!(next_hop_as, o, l, |x| x as u32),
@@ -368,4 +370,25 @@ fn columnar_scratch(
         _ => {}
     }
     true
+}
+
+/// Writes `f(field)` into `col` for each row: the `N`-byte field at `off` of every
+/// `len`-byte record of `body`. Out of line and generic so each instance is a small loop
+/// with one length check per row; a field cut short leaves the default.
+#[inline(never)]
+fn fill<T, const N: usize>(
+    col: &mut [T],
+    body: &[u8],
+    off: usize,
+    len: usize,
+    f: impl Fn(&[u8; N]) -> T,
+) {
+    let mut at = off;
+    for dst in col.iter_mut() {
+        let Some(b) = body.get(at..).and_then(|r| r.first_chunk::<N>()) else {
+            return;
+        };
+        *dst = f(b);
+        at += len;
+    }
 }
