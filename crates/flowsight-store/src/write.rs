@@ -215,7 +215,8 @@ fn encode(
     let codec = textcol::chunk_codec(props.compression(&ColumnPath::from("src_country")));
     let pschema = ArrowSchemaConverter::new().convert(&schema)?;
     add_encoded_arrow_schema_to_metadata(&schema, &mut props);
-    let mut fw = SerializedFileWriter::new(f, pschema.root_schema_ptr(), Arc::new(props))?;
+    let props = Arc::new(props);
+    let mut fw = SerializedFileWriter::new(f, pschema.root_schema_ptr(), props.clone())?;
     let factory = ArrowRowGroupWriterFactory::new(&fw, schema.clone());
     for (gi, group) in row_groups(rbs, row_group_rows.max(1)).iter().enumerate() {
         let writers = factory.create_column_writers(gi)?;
@@ -225,6 +226,19 @@ fn encode(
             if textcol::handles(field.data_type())
                 && let Some(descr) = pschema.columns().get(ci)
                 && let Some(c) = textcol::encode(descr.clone(), &arrays, codec)?
+            {
+                rg.append_column(&c.bytes, c.close)?;
+                continue;
+            }
+            // Addresses: PLAIN pages from the value buffers, where nothing else is asked of
+            // the column (a dictionary, statistics, another codec: arrow-rs does those).
+            if textcol::handles_fixed(field.data_type())
+                && let Some(descr) = pschema.columns().get(ci)
+                && let path = descr.path()
+                && !props.dictionary_enabled(path)
+                && props.statistics_enabled(path) == EnabledStatistics::None
+                && props.compression(path) == codec
+                && let Some(c) = textcol::encode_fixed(descr.clone(), &arrays, codec)?
             {
                 rg.append_column(&c.bytes, c.close)?;
                 continue;

@@ -587,3 +587,81 @@ fn text_columns_round_trip_dictionary_encoded_through_flush_and_compaction() {
     assert_eq!(rep.inputs, 2, "{rep:?}");
     assert_eq!(all_records(&s), want);
 }
+
+/// Flows with IPv4 and IPv6 addresses in every address column, distinct per row.
+fn addressed(n: usize, seed: u64) -> FlowBatch {
+    use std::net::Ipv6Addr;
+    let mut b = FlowBatch::default();
+    for i in 0..n as u64 {
+        let x = seed << 32 | i;
+        let v6 = IpAddr::V6(Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(x)));
+        let v4 = IpAddr::V4(Ipv4Addr::from(x as u32 ^ 0x0a00_0000));
+        let (a, b2) = if i % 3 == 0 { (v6, v4) } else { (v4, v6) };
+        b.push(&FlowRecord {
+            time_flow_start_ns: T0 + x,
+            time_flow_end_ns: T0 + x + 1,
+            bytes: x,
+            src_addr: addr_from_ip(a),
+            dst_addr: addr_from_ip(b2),
+            next_hop: addr_from_ip(v4),
+            bgp_next_hop: addr_from_ip(v6),
+            sampler_address: addr_from_ip(IpAddr::V4(Ipv4Addr::new(192, 0, 2, seed as u8))),
+            ..FlowRecord::default()
+        });
+    }
+    b
+}
+
+#[test]
+fn address_columns_round_trip_as_plain_pages_across_batches_and_row_groups() {
+    use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+    use parquet::basic::Encoding;
+    // Row groups of 50 000 rows cut the first batch and span the next two; only with one
+    // big row group does a column chunk hold more than one data page (65 536 values).
+    let batches = vec![addressed(70_000, 1), addressed(40_000, 2), addressed(17, 3)];
+    let mut want: Vec<FlowRecord> = batches.iter().flat_map(|b| b.iter()).collect();
+    want.sort_by_key(|r| (r.time_flow_start_ns, r.bytes));
+    for rows in [50_000, 1_000_000] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let f = s
+            .write_prepared(
+                &flowsight_store::Prepared::from_batches(batches.clone()),
+                T0,
+                &WriteOptions {
+                    row_group_rows: rows,
+                    ..WriteOptions::default()
+                },
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(all_records(&s), want, "row groups of {rows}");
+        // Plain pages without a dictionary, and a page index any reader can use.
+        let file = std::fs::File::open(&f.path).unwrap();
+        let r = ParquetRecordBatchReaderBuilder::try_new_with_options(
+            file,
+            ArrowReaderOptions::new().with_page_index(true),
+        )
+        .unwrap();
+        let md = r.metadata().clone();
+        let col = md
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .position(|c| c.name() == "src_addr")
+            .unwrap();
+        for g in md.row_groups() {
+            let chunk = g.column(col);
+            assert!(chunk.dictionary_page_offset().is_none());
+            assert!(chunk.encodings().any(|e| e == Encoding::PLAIN));
+        }
+        let pages = md.offset_index().unwrap()[0][col].page_locations().len();
+        assert_eq!(pages, if rows == 50_000 { 1 } else { 2 });
+        let mut n = 0;
+        for rb in r.build().unwrap() {
+            n += rb.unwrap().num_rows();
+        }
+        assert_eq!(n, want.len());
+    }
+}
