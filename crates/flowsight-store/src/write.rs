@@ -8,7 +8,7 @@ use arrow_schema::SchemaRef;
 use flowsight_schema::FlowBatch;
 use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::arrow::{ArrowSchemaConverter, add_encoded_arrow_schema_to_metadata};
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
@@ -81,6 +81,12 @@ fn properties(kind: FileKind, opts: &WriteOptions) -> WriterProperties {
         "sequence_num",
     ] {
         b = b.set_column_dictionary_enabled(ColumnPath::from(c), false);
+    }
+    // Times are nearly sorted within a file: stored as bit-packed deltas (Parquet
+    // DELTA_BINARY_PACKED) they leave zstd a fraction of the bytes. write_once, 262 144
+    // generated flows, zstd 1: 20.1 -> 18.9 bytes/flow, instructions unchanged (callgrind).
+    for c in ["time_received_ns", "time_flow_start_ns", "time_flow_end_ns"] {
+        b = b.set_column_encoding(ColumnPath::from(c), Encoding::DELTA_BINARY_PACKED);
     }
     // Min/max of addresses cost a byte comparison per value and rarely prune anything
     // (addresses are spread over every file); time and number columns keep theirs, which
