@@ -616,6 +616,7 @@ fn addressed(n: usize, seed: u64) -> FlowBatch {
 fn address_columns_round_trip_as_plain_pages_across_batches_and_row_groups() {
     use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
     use parquet::basic::Encoding;
+    use parquet::file::metadata::PageIndexPolicy;
     // Row groups of 50 000 rows cut the first batch and span the next two; only with one
     // big row group does a column chunk hold more than one data page (65 536 values).
     let batches = vec![addressed(70_000, 1), addressed(40_000, 2), addressed(17, 3)];
@@ -640,7 +641,7 @@ fn address_columns_round_trip_as_plain_pages_across_batches_and_row_groups() {
         let file = std::fs::File::open(&f.path).unwrap();
         let r = ParquetRecordBatchReaderBuilder::try_new_with_options(
             file,
-            ArrowReaderOptions::new().with_page_index(true),
+            ArrowReaderOptions::new().with_offset_index_policy(PageIndexPolicy::Required),
         )
         .unwrap();
         let md = r.metadata().clone();
