@@ -25,7 +25,7 @@ use arrow_array::{Array, ArrayRef, DictionaryArray};
 use arrow_schema::DataType;
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding, PageType};
-use parquet::column::page::{CompressedPage, Page, PageWriter};
+use parquet::column::page::{CompressedPage, Page, PageWriteSpec, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{ColumnChunkMetaData, PageEncodingStats};
@@ -114,13 +114,9 @@ pub(crate) fn encode(
     }
 
     let mut sink = TrackedWrite::new(Vec::<u8>::new());
-    let mut uncompressed = 0u64;
-    let mut compressed = 0u64;
-    let mut data_offset = None;
-    let mut data_pages = 0;
+    let mut tally = Tally::default();
     // Every column of a file needs an offset index once one has (arrow-rs's metadata writer
-    // expects them all), and readers use it to skip pages.
-    let mut locations = Vec::new();
+    // expects them all), and readers use it to skip pages: `Tally` keeps it.
     {
         let mut pw = SerializedPageWriter::new(&mut sink);
         let mut plain = Vec::with_capacity(values.iter().map(|v| v.len() + 4).sum());
@@ -135,9 +131,7 @@ pub(crate) fn encode(
             encoding: Encoding::PLAIN,
             is_sorted: false,
         };
-        let spec = pw.write_page(CompressedPage::new(page, n))?;
-        uncompressed += spec.uncompressed_size as u64;
-        compressed += spec.compressed_size as u64;
+        tally.dictionary(&pw.write_page(CompressedPage::new(page, n))?);
 
         let width = bit_width(values.len() as u32 - 1);
         let def = descr.max_def_level();
@@ -167,58 +161,96 @@ pub(crate) fn encode(
                 rep_level_encoding: Encoding::RLE,
                 statistics: None,
             };
-            let spec = pw.write_page(CompressedPage::new(page, n))?;
-            data_offset.get_or_insert(spec.offset as i64);
-            locations.push(PageLocation {
-                offset: spec.offset as i64,
-                compressed_page_size: spec.bytes_written as i32,
-                first_row_index: (pi * PAGE_ROWS) as i64,
-            });
-            uncompressed += spec.uncompressed_size as u64;
-            compressed += spec.compressed_size as u64;
-            data_pages += 1;
+            tally.data(
+                &pw.write_page(CompressedPage::new(page, n))?,
+                pi * PAGE_ROWS,
+            );
         }
     }
-    let bytes = Bytes::from(sink.into_inner()?);
-    let metadata = ColumnChunkMetaData::builder(descr)
-        .set_compression(codec)
-        .set_encodings(vec![
-            Encoding::PLAIN,
-            Encoding::RLE,
-            Encoding::RLE_DICTIONARY,
-        ])
-        .set_page_encoding_stats(vec![
-            PageEncodingStats {
+    tally
+        .finish(sink, descr, codec, rows, Encoding::RLE_DICTIONARY)
+        .map(Some)
+}
+
+/// Sizes and page locations of a column chunk, added up page by page.
+#[derive(Default)]
+struct Tally {
+    uncompressed: u64,
+    compressed: u64,
+    data_offset: Option<i64>,
+    data_pages: i32,
+    locations: Vec<PageLocation>,
+}
+
+impl Tally {
+    fn dictionary(&mut self, spec: &PageWriteSpec) {
+        self.uncompressed += spec.uncompressed_size as u64;
+        self.compressed += spec.compressed_size as u64;
+    }
+
+    fn data(&mut self, spec: &PageWriteSpec, first_row: usize) {
+        self.dictionary(spec);
+        self.data_offset.get_or_insert(spec.offset as i64);
+        self.locations.push(PageLocation {
+            offset: spec.offset as i64,
+            compressed_page_size: spec.bytes_written as i32,
+            first_row_index: first_row as i64,
+        });
+        self.data_pages += 1;
+    }
+
+    /// The chunk written to `sink`: data pages of `data` encoding, after a PLAIN dictionary
+    /// page when that encoding is `RLE_DICTIONARY`.
+    fn finish(
+        self,
+        sink: TrackedWrite<Vec<u8>>,
+        descr: ColumnDescPtr,
+        codec: Compression,
+        rows: usize,
+        data: Encoding,
+    ) -> Result<Chunk, ParquetError> {
+        let dictionary = data == Encoding::RLE_DICTIONARY;
+        let mut encodings = vec![Encoding::PLAIN, Encoding::RLE];
+        let mut stats = Vec::new();
+        if dictionary {
+            encodings.push(data);
+            stats.push(PageEncodingStats {
                 page_type: PageType::DICTIONARY_PAGE,
                 encoding: Encoding::PLAIN,
                 count: 1,
+            });
+        }
+        stats.push(PageEncodingStats {
+            page_type: PageType::DATA_PAGE,
+            encoding: data,
+            count: self.data_pages,
+        });
+        let bytes = Bytes::from(sink.into_inner()?);
+        let metadata = ColumnChunkMetaData::builder(descr)
+            .set_compression(codec)
+            .set_encodings(encodings)
+            .set_page_encoding_stats(stats)
+            .set_dictionary_page_offset(dictionary.then_some(0))
+            .set_total_compressed_size(self.compressed as i64)
+            .set_total_uncompressed_size(self.uncompressed as i64)
+            .set_num_values(rows as i64)
+            .set_data_page_offset(self.data_offset.unwrap_or(0))
+            .build()?;
+        Ok(Chunk {
+            close: ColumnCloseResult {
+                bytes_written: bytes.len() as u64,
+                rows_written: rows as u64,
+                metadata,
+                bloom_filter: None,
+                column_index: None,
+                offset_index: Some(OffsetIndexMetaData {
+                    page_locations: self.locations,
+                    unencoded_byte_array_data_bytes: None,
+                }),
             },
-            PageEncodingStats {
-                page_type: PageType::DATA_PAGE,
-                encoding: Encoding::RLE_DICTIONARY,
-                count: data_pages,
-            },
-        ])
-        .set_total_compressed_size(compressed as i64)
-        .set_total_uncompressed_size(uncompressed as i64)
-        .set_num_values(rows as i64)
-        .set_dictionary_page_offset(Some(0))
-        .set_data_page_offset(data_offset.unwrap_or(0))
-        .build()?;
-    Ok(Some(Chunk {
-        close: ColumnCloseResult {
-            bytes_written: bytes.len() as u64,
-            rows_written: rows as u64,
-            metadata,
-            bloom_filter: None,
-            column_index: None,
-            offset_index: Some(OffsetIndexMetaData {
-                page_locations: locations,
-                unencoded_byte_array_data_bytes: None,
-            }),
-        },
-        bytes,
-    }))
+            bytes,
+        })
+    }
 }
 
 /// Whether `dt` is a type [`encode_fixed`] handles: the schema's addresses.
@@ -254,10 +286,7 @@ pub(crate) fn encode_fixed(
     }
     let rows: usize = arrays.iter().map(|a| a.len()).sum();
     let mut sink = TrackedWrite::new(Vec::<u8>::new());
-    let (mut uncompressed, mut compressed) = (0u64, 0u64);
-    let mut data_offset = None;
-    let mut data_pages = 0;
-    let mut locations = Vec::new();
+    let mut tally = Tally::default();
     {
         let mut pw = SerializedPageWriter::new(&mut sink);
         let def = descr.max_def_level();
@@ -302,47 +331,13 @@ pub(crate) fn encode_fixed(
                 rep_level_encoding: Encoding::RLE,
                 statistics: None,
             };
-            let spec = pw.write_page(CompressedPage::new(page, len))?;
-            data_offset.get_or_insert(spec.offset as i64);
-            locations.push(PageLocation {
-                offset: spec.offset as i64,
-                compressed_page_size: spec.bytes_written as i32,
-                first_row_index: first_row as i64,
-            });
-            uncompressed += spec.uncompressed_size as u64;
-            compressed += spec.compressed_size as u64;
-            data_pages += 1;
+            tally.data(&pw.write_page(CompressedPage::new(page, len))?, first_row);
             first_row += n;
         }
     }
-    let bytes = Bytes::from(sink.into_inner()?);
-    let metadata = ColumnChunkMetaData::builder(descr)
-        .set_compression(codec)
-        .set_encodings(vec![Encoding::PLAIN, Encoding::RLE])
-        .set_page_encoding_stats(vec![PageEncodingStats {
-            page_type: PageType::DATA_PAGE,
-            encoding: Encoding::PLAIN,
-            count: data_pages,
-        }])
-        .set_total_compressed_size(compressed as i64)
-        .set_total_uncompressed_size(uncompressed as i64)
-        .set_num_values(rows as i64)
-        .set_data_page_offset(data_offset.unwrap_or(0))
-        .build()?;
-    Ok(Some(Chunk {
-        close: ColumnCloseResult {
-            bytes_written: bytes.len() as u64,
-            rows_written: rows as u64,
-            metadata,
-            bloom_filter: None,
-            column_index: None,
-            offset_index: Some(OffsetIndexMetaData {
-                page_locations: locations,
-                unencoded_byte_array_data_bytes: None,
-            }),
-        },
-        bytes,
-    }))
+    tally
+        .finish(sink, descr, codec, rows, Encoding::PLAIN)
+        .map(Some)
 }
 
 /// The codec the text chunks use for a file written with `codec`: zstd as asked, anything

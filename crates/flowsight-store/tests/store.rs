@@ -505,6 +505,16 @@ fn enriched(n: usize, seed: u64) -> FlowBatch {
     b
 }
 
+/// The position of the leaf column `name` in a file's schema.
+fn column(md: &parquet::file::metadata::ParquetMetaData, name: &str) -> usize {
+    md.file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.name() == name)
+        .unwrap()
+}
+
 fn all_records(s: &Store) -> Vec<FlowRecord> {
     let names: Vec<&str> = flowsight_schema::FIELDS.iter().map(|f| f.name).collect();
     let out = s
@@ -540,13 +550,7 @@ fn text_columns_round_trip_dictionary_encoded_through_flush_and_compaction() {
     let file = std::fs::File::open(&f.path).unwrap();
     let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
     let md = r.metadata().clone();
-    let col = md
-        .file_metadata()
-        .schema_descr()
-        .columns()
-        .iter()
-        .position(|c| c.name() == "dst_city")
-        .unwrap();
+    let col = column(&md, "dst_city");
     let chunk = md.row_group(0).column(col);
     assert!(
         chunk.encodings().any(|e| e == Encoding::RLE_DICTIONARY),
@@ -645,13 +649,7 @@ fn address_columns_round_trip_as_plain_pages_across_batches_and_row_groups() {
         )
         .unwrap();
         let md = r.metadata().clone();
-        let col = md
-            .file_metadata()
-            .schema_descr()
-            .columns()
-            .iter()
-            .position(|c| c.name() == "src_addr")
-            .unwrap();
+        let col = column(&md, "src_addr");
         for g in md.row_groups() {
             let chunk = g.column(col);
             assert!(chunk.dictionary_page_offset().is_none());
