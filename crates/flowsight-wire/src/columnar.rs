@@ -33,9 +33,9 @@ pub(crate) fn decode_fixed(
     out.time_flow_end_ns[start..].fill(hdr.export_ns);
     let body = &body[..n * len];
 
-    // Loops over rows for one field: `$col` is the column, `$v` the raw field bytes. Rows
-    // are walked as `len`-byte chunks of the body starting at the field, so each row needs
-    // one length check (a field cut short by a hostile template leaves the default).
+    // Loops over rows for one field: `$col` is the column, `$v` the raw field bytes. Each
+    // row's read is length-checked once, so a field a hostile template cuts short leaves
+    // the default.
     macro_rules! each_raw {
         ($col:ident, $off:expr, $sl:expr, |$v:ident| $e:expr) => {{
             let (off, sl) = ($off, $sl);
