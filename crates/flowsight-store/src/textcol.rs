@@ -294,7 +294,7 @@ pub(crate) fn encode_fixed(
         let mut body: Vec<u8> = Vec::with_capacity(page_bytes + 16);
         let mut first_row = 0usize;
         // Walk the arrays' bytes as one stream cut into pages of PAGE_ROWS values.
-        let mut parts = parts.into_iter().peekable();
+        let mut parts = parts.into_iter();
         let mut rest: &[u8] = parts.next().unwrap_or_default();
         while first_row < rows {
             let n = (rows - first_row).min(PAGE_ROWS);
