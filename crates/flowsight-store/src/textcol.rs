@@ -138,18 +138,7 @@ pub(crate) fn encode(
         let mut body = Vec::new();
         for (pi, page_keys) in keys.chunks(PAGE_ROWS).enumerate() {
             body.clear();
-            if def > 0 {
-                // Every value is present: one RLE run of the maximum level.
-                let mut levels = Vec::with_capacity(8);
-                rle_run(
-                    &mut levels,
-                    page_keys.len(),
-                    def as u32,
-                    bit_width(def as u32),
-                );
-                body.extend_from_slice(&(levels.len() as u32).to_le_bytes());
-                body.extend_from_slice(&levels);
-            }
+            all_present(&mut body, page_keys.len(), def);
             body.push(width);
             hybrid(&mut body, page_keys, width);
             let n = body.len();
@@ -291,20 +280,15 @@ pub(crate) fn encode_fixed(
         let mut pw = SerializedPageWriter::new(&mut sink);
         let def = descr.max_def_level();
         let page_bytes = PAGE_ROWS * 16;
-        let mut body: Vec<u8> = Vec::with_capacity(page_bytes + 16);
         let mut first_row = 0usize;
         // Walk the arrays' bytes as one stream cut into pages of PAGE_ROWS values.
         let mut parts = parts.into_iter();
         let mut rest: &[u8] = parts.next().unwrap_or_default();
         while first_row < rows {
             let n = (rows - first_row).min(PAGE_ROWS);
-            body.clear();
-            if def > 0 {
-                let mut levels = Vec::with_capacity(8);
-                rle_run(&mut levels, n, def as u32, bit_width(def as u32));
-                body.extend_from_slice(&(levels.len() as u32).to_le_bytes());
-                body.extend_from_slice(&levels);
-            }
+            // A fresh buffer per page: the compressor takes it.
+            let mut body: Vec<u8> = Vec::with_capacity(page_bytes + 16);
+            all_present(&mut body, n, def);
             let mut want = n * 16;
             while want > 0 {
                 if rest.is_empty() {
@@ -321,10 +305,7 @@ pub(crate) fn encode_fixed(
             }
             let len = body.len();
             let page = Page::DataPage {
-                buf: compress(
-                    codec,
-                    std::mem::replace(&mut body, Vec::with_capacity(page_bytes + 16)),
-                )?,
+                buf: compress(codec, body)?,
                 num_values: n as u32,
                 encoding: Encoding::PLAIN,
                 def_level_encoding: Encoding::RLE,
@@ -372,6 +353,17 @@ fn compress(codec: Compression, data: Vec<u8>) -> Result<Bytes, ParquetError> {
             None => Ok(Bytes::from(data)),
         }
     })
+}
+
+/// The definition levels of a data page of `n` values that are all present: one RLE run of
+/// the maximum level `def`, behind its 4-byte length. Nothing for a required column.
+fn all_present(body: &mut Vec<u8>, n: usize, def: i16) {
+    if def > 0 {
+        let mut levels = Vec::with_capacity(8);
+        rle_run(&mut levels, n, def as u32, bit_width(def as u32));
+        body.extend_from_slice(&(levels.len() as u32).to_le_bytes());
+        body.extend_from_slice(&levels);
+    }
 }
 
 /// Bits needed for values up to `max`; at least 1 (some readers mishandle width 0).

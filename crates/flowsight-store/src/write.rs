@@ -83,9 +83,10 @@ fn properties(kind: FileKind, opts: &WriteOptions) -> WriterProperties {
         b = b.set_column_dictionary_enabled(ColumnPath::from(c), false);
     }
     // Flush files too use one for these low-cardinality numbers (interfaces, prefix lengths,
-    // AS numbers): as dictionary indices they cost a few bits a row. write_once, 262 144 generated flows,
-    // zstd 1: 18.9 -> 17.6 bytes/flow for 3% more instructions (callgrind); adding proto,
-    // etype, TCP flags and TOS saved 0.2 more for another 5%, MACs made files larger.
+    // AS numbers): as dictionary indices they cost a few bits a row. write_once, 262 144
+    // generated flows, zstd 1: 18.9 -> 17.6 bytes/flow for 3% more instructions (callgrind);
+    // adding proto, etype, TCP flags and TOS saved 0.2 more for another 5%, MACs made files
+    // larger.
     for c in ["in_if", "out_if", "src_net", "dst_net", "src_as", "dst_as"] {
         b = b.set_column_dictionary_enabled(ColumnPath::from(c), true);
     }
