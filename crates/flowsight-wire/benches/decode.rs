@@ -4,80 +4,18 @@
 //! Run: `cargo bench -p flowsight-wire --bench decode`. Records/s = the "thrpt" figure.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use flowsight_schema::{FlowBatch, FlowRecord, addr_from_v4};
-use flowsight_wire::{
-    Decoder, ExportEncoder, IpfixEncoder, LegacyEncoder, SflowEncoder, V9Encoder,
-};
+use flowsight_schema::FlowBatch;
+use flowsight_wire::Decoder;
 use std::hint::black_box;
 use std::net::IpAddr;
 
-const T0: u64 = 1_700_000_000_000_000_000;
-
-/// Typical flows: varied addresses, ports, protocols and counters (IPv4, so every decoder
-/// compared sees the same records).
-fn records(n: usize) -> Vec<FlowRecord> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..n)
-        .map(|i| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            FlowRecord {
-                src_addr: addr_from_v4(0x0a00_0000 | (x as u32 & 0xffff)),
-                dst_addr: addr_from_v4((x >> 16) as u32),
-                next_hop: addr_from_v4(0x0a00_00fe),
-                src_port: (x >> 40) as u16,
-                dst_port: [443, 80, 53, 123, 22][i % 5],
-                proto: [6, 6, 17, 17, 6][i % 5],
-                bytes: 40 + (x >> 50),
-                packets: 1 + (x >> 58),
-                in_if: 1,
-                out_if: 2,
-                src_as: 64_512,
-                dst_as: (x >> 20) as u32 & 0xffff,
-                tcp_flags: 0x1b,
-                time_flow_start_ns: T0 - 10_000_000_000,
-                time_flow_end_ns: T0 - 1_000_000_000,
-                ..FlowRecord::default()
-            }
-        })
-        .collect()
-}
-
-fn encode_all(enc: &mut dyn ExportEncoder, recs: &[FlowRecord]) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut done = 0;
-    while done < recs.len() {
-        let mut p = Vec::new();
-        done += enc.encode_datagram(T0, &recs[done..], &mut p);
-        out.push(p);
-    }
-    out
-}
+mod bench_data;
+use bench_data::{T0, datagram_sets, records};
 
 fn bench(c: &mut Criterion) {
     let recs = records(30_000);
     let exporter: IpAddr = "192.0.2.1".parse().unwrap_or(IpAddr::from([192, 0, 2, 1]));
-    let mut sflow = SflowEncoder::new(exporter);
-    let sets: Vec<(&str, Vec<Vec<u8>>)> = vec![
-        (
-            "netflow_v5",
-            encode_all(&mut LegacyEncoder::new(5, T0 - 3_600_000_000_000), &recs),
-        ),
-        // Templates only in the first packet, as in steady state.
-        (
-            "netflow_v9",
-            encode_all(
-                &mut V9Encoder::new(1, T0 - 3_600_000_000_000).template_every(u64::MAX),
-                &recs,
-            ),
-        ),
-        (
-            "ipfix",
-            encode_all(&mut IpfixEncoder::new(1).template_every(u64::MAX), &recs),
-        ),
-        ("sflow_v5", encode_all(&mut sflow, &recs)),
-    ];
+    let sets = datagram_sets(&recs, exporter);
     let mut g = c.benchmark_group("decode");
     g.throughput(Throughput::Elements(recs.len() as u64));
     g.sample_size(20);

@@ -1,12 +1,26 @@
 //! Fixed-work decode loop over the golden captures, for instruction-count comparisons that
 //! do not depend on machine load: `valgrind --tool=callgrind target/release/examples/decode_loop`.
+//! Arguments: golden capture names, capture paths, or `bench:NAME` for the criterion bench's
+//! own datagrams (`bench:netflow_v9`, `bench:ipfix`, `bench:netflow_v5`, `bench:sflow_v5`).
 
 use flowsight_schema::FlowBatch;
 use flowsight_wire::Decoder;
 use std::net::IpAddr;
 
+#[path = "../benches/bench_data/mod.rs"]
+mod bench_data;
+
 /// A golden capture by name, or any capture by path (e.g. one from `flowsight generate`).
 fn payloads(name: &str) -> Vec<Vec<u8>> {
+    if let Some(set) = name.strip_prefix("bench:") {
+        let recs = bench_data::records(30_000);
+        let exporter = IpAddr::from([192, 0, 2, 1]);
+        return bench_data::datagram_sets(&recs, exporter)
+            .into_iter()
+            .find(|(n, _)| *n == set)
+            .map(|(_, p)| p)
+            .unwrap_or_default();
+    }
     let path = if name.contains('/') {
         std::path::PathBuf::from(name)
     } else {
