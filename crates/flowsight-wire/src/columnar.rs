@@ -79,13 +79,14 @@ pub(crate) fn decode_fixed(
             }
         }};
     }
-    // Addresses: IPv4 (4 bytes) or IPv6 (16); other lengths leave the default.
+    // Addresses: IPv4 (4 bytes) or IPv6 (16); any other length reads as no address, as
+    // in `ie::addr_of`.
     macro_rules! each_addr {
         ($col:ident, $off:expr, $sl:expr) => {{
             match $sl {
                 4 => each_n!($col, $off, 4, |b| addr_from_v4(u32::from_be_bytes(*b))),
                 16 => each_n!($col, $off, 16, |b| *b),
-                _ => {}
+                _ => out.$col[start..].fill([0; 16]),
             }
         }};
     }
@@ -118,20 +119,29 @@ pub(crate) fn decode_fixed(
             }
             T::IcmpType => each!(icmp_type, o, l, |x| x as u8),
             T::IcmpCode => each!(icmp_code, o, l, |x| x as u8),
+            // MACs are 6 bytes (RFC 7012 s5.10.1); any other length gives 0, as `mac_of`.
+            T::SrcMac if l == 6 => each_n!(src_mac, o, 6, |b| mac6(b)),
+            T::DstMac if l == 6 => each_n!(dst_mac, o, 6, |b| mac6(b)),
             T::SrcMac => each_raw!(src_mac, o, l, |v| mac_of(v)),
             T::DstMac => each_raw!(dst_mac, o, l, |v| mac_of(v)),
             T::Vlan => {
                 each!(src_vlan, o, l, |x| x as u16 & 0x0fff);
-                for (i, rec) in body.chunks_exact(len).enumerate() {
-                    let vid = &mut out.vlan_id[start + i];
-                    if *vid == 0 {
-                        *vid = uint_be(&rec[o..o + l]) as u16 & 0x0fff;
+                // vlanId also stands for dot1qVlanId when the template has none before it:
+                // the value just decoded, where the column is still unset.
+                let (src, vid) = (&out.src_vlan[start..], &mut out.vlan_id[start..]);
+                for (v, s) in vid.iter_mut().zip(src) {
+                    if *v == 0 {
+                        *v = *s;
                     }
                 }
             }
             T::PostVlan => each!(dst_vlan, o, l, |x| x as u16 & 0x0fff),
             T::Dot1qVlan => each!(vlan_id, o, l, |x| x as u16 & 0x0fff),
             T::Direction => each!(flow_direction, o, l, |x| x as u8),
+            // The top label entry (RFC 3032 s2.1): label in the high 20 of 24 bits.
+            T::Mpls if l == 3 => each_n!(mpls_label, o, 3, |b| {
+                u32::from_be_bytes([0, b[0], b[1], b[2]]) >> 4
+            }),
             T::Mpls => each_raw!(mpls_label, o, l, |v| if v.len() >= 3 {
                 (uint_be(&v[..3]) >> 4) as u32
             } else {
@@ -199,6 +209,7 @@ pub(crate) fn decode_fixed(
         let ipv = plan
             .scratch
             .iter()
+            .rev() // a repeated field: the last one counts, as record-wise
             .find(|s| s.target == Target::IpVersion)
             .copied();
         let rows = out.etype[start..]
@@ -278,6 +289,8 @@ fn columnar_scratch(
                 | Target::BytesTotal
                 | Target::PacketsTotal
         ) {
+            // A repeated field: the last one counts, as record-wise.
+            fallbacks.retain(|f| f.target != st.target);
             fallbacks.push(*st);
             continue;
         }
@@ -293,20 +306,6 @@ fn columnar_scratch(
         }
     }
     let export = hdr.export_ns;
-    let convert = |t: Target, v: &[u8]| -> u64 {
-        use Target as T;
-        let x = uint_be(v);
-        match t {
-            T::StartSec | T::EndSec => x.saturating_mul(1_000_000_000),
-            T::StartMs | T::EndMs => x.saturating_mul(1_000_000),
-            T::StartNtp | T::EndNtp => crate::ie::ntp_to_ns(x),
-            T::StartSysUp | T::EndSysUp => match hdr.uptime_ms {
-                Some(up) => crate::ie::sysup_to_ns(export, up, x as u32),
-                None => (sys_init.unwrap_or(0) + (x as u32) as u64) * 1_000_000,
-            },
-            _ => export.saturating_sub((x as u32) as u64 * 1000),
-        }
-    };
     for (side, b) in best.iter().enumerate() {
         let Some((_, st)) = b else { continue };
         let (o, l) = (st.off as usize, st.len as usize);
@@ -315,8 +314,41 @@ fn columnar_scratch(
         } else {
             &mut out.time_flow_end_ns
         };
-        for (dst, rec) in col[start..].iter_mut().zip(body.chunks_exact(len)) {
-            *dst = convert(st.target, &rec[o..o + l]);
+        let dst = &mut col[start..];
+        // One loop per clock and field length, so no row matches on either.
+        macro_rules! each_time {
+            (|$x:ident| $e:expr) => {
+                match l {
+                    4 => fill::<_, 4>(dst, body, o, len, |b| {
+                        let $x = u32::from_be_bytes(*b) as u64;
+                        $e
+                    }),
+                    8 => fill::<_, 8>(dst, body, o, len, |b| {
+                        let $x = u64::from_be_bytes(*b);
+                        $e
+                    }),
+                    _ => {
+                        for (d, r) in dst.iter_mut().zip(body.chunks_exact(len)) {
+                            let $x = uint_be(&r[o..o + l]);
+                            *d = $e;
+                        }
+                    }
+                }
+            };
+        }
+        use Target as T;
+        match st.target {
+            T::StartSec | T::EndSec => each_time!(|x| x.saturating_mul(1_000_000_000)),
+            T::StartMs | T::EndMs => each_time!(|x| x.saturating_mul(1_000_000)),
+            T::StartNtp | T::EndNtp => each_time!(|x| crate::ie::ntp_to_ns(x)),
+            T::StartSysUp | T::EndSysUp => match hdr.uptime_ms {
+                Some(up) => each_time!(|x| crate::ie::sysup_to_ns(export, up, x as u32)),
+                None => {
+                    let init = sys_init.unwrap_or(0);
+                    each_time!(|x| (init + (x as u32) as u64) * 1_000_000)
+                }
+            },
+            _ => each_time!(|x| export.saturating_sub((x as u32) as u64 * 1000)),
         }
     }
     for st in &fallbacks {
@@ -372,6 +404,12 @@ fn columnar_scratch(
     true
 }
 
+/// A 6-byte MAC address as the low 48 bits of a u64.
+#[inline(always)]
+fn mac6(b: &[u8; 6]) -> u64 {
+    u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]])
+}
+
 /// Writes `f(field)` into `col` for each row: the `N`-byte field at `off` of every
 /// `len`-byte record of `body`. Out of line and generic so each instance is a small loop
 /// with one length check per row; a field cut short leaves the default.
@@ -383,12 +421,14 @@ fn fill<T, const N: usize>(
     len: usize,
     f: impl Fn(&[u8; N]) -> T,
 ) {
-    let mut at = off;
-    for dst in col.iter_mut() {
-        let Some(b) = body.get(at..).and_then(|r| r.first_chunk::<N>()) else {
-            return;
-        };
-        *dst = f(b);
-        at += len;
+    // Checked once here, so the row loop has no bounds checks left (the chunks are all
+    // `len` long).
+    if off.checked_add(N).is_none_or(|end| end > len) {
+        return;
+    }
+    for (dst, r) in col.iter_mut().zip(body.chunks_exact(len)) {
+        if let Some(b) = r[off..].first_chunk::<N>() {
+            *dst = f(b);
+        }
     }
 }
