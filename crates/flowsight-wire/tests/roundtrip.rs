@@ -155,7 +155,8 @@ fn carry_templated(r: &FlowRecord, ipfix: bool, seq: u32, rate: u64) -> FlowReco
     if !ipfix {
         c.tcp_flags &= 0xff;
     }
-    if c.proto == 1 && c.dst_port == 0 {
+    // nfdump's rule: ICMP type/code go to the destination port, for ICMPv6 only from IPFIX.
+    if (c.proto == 1 || c.proto == 58 && ipfix) && c.dst_port == 0 {
         c.dst_port = (c.icmp_type as u16) << 8 | c.icmp_code as u16;
     }
     c
