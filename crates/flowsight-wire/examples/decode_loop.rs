@@ -51,6 +51,10 @@ fn main() {
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(2000);
+    let chunk: usize = std::env::var("CHUNK")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(64);
     let mut total = 0usize;
     for name in &names {
         let pkts = payloads(name);
@@ -58,8 +62,17 @@ fn main() {
         let mut batch = FlowBatch::default();
         for _ in 0..passes {
             batch.clear();
-            for p in &pkts {
-                let _ = dec.decode(exporter, 0, p, &mut batch);
+            // As the collector does: receive batches of up to 64 datagrams (CHUNK=1: one
+            // datagram at a time through `decode`).
+            if chunk <= 1 {
+                for p in &pkts {
+                    let _ = dec.decode(exporter, 0, p, &mut batch);
+                }
+            } else {
+                for c in pkts.chunks(chunk) {
+                    let items = c.iter().map(|p| (exporter, 0, p.as_slice()));
+                    dec.decode_many(items, &mut batch, |_, _| {});
+                }
             }
             total += batch.len();
         }

@@ -9,29 +9,113 @@ use crate::template::{Plan, SamplingTable};
 use crate::templated::MsgHeader;
 use flowsight_schema::{FlowBatch, FlowRecord, addr_from_v4, addr_is_v4};
 
-/// Decodes `n = body.len() / len` records (the rest is padding, RFC 7011 s3.3.1).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn decode_fixed(
+/// One data set's share of a [`Run`]: its records, and what its message header and the
+/// exporter's state gave them when it arrived.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Segment {
+    pub rows: usize,
+    pub hdr: MsgHeader,
+    /// The domain's sampling rate from options data (0: unknown).
+    pub sampling_rate: u64,
+    /// systemInitTimeMilliseconds from options data, for IPFIX sysUpTime fields.
+    pub sys_init: Option<u64>,
+}
+
+/// Consecutive data sets of one template (one exporter, domain and template id), decoded
+/// together: the per-set cost (filling ~45 columns, dispatching every template field) is
+/// paid once per run instead of once per set, which is most of the cost when sets hold a
+/// few records each. The records are copied here back to back.
+#[derive(Debug)]
+pub(crate) struct Run {
+    pub key: crate::template::TemplateKey,
+    /// The template as it was when the run began, and the cache generation then: any
+    /// change to the templates since ends the run.
+    pub plan: Plan,
+    pub generation: u64,
+    pub len: usize,
+    pub body: Vec<u8>,
+    pub segs: Vec<Segment>,
+}
+
+impl Run {
+    /// Records held.
+    pub(crate) fn rows(&self) -> usize {
+        self.body.len() / self.len.max(1)
+    }
+}
+
+/// The defaults every record of a data set starts from: what the message header and the
+/// exporter's options data say.
+pub(crate) fn base_record(hdr: &MsgHeader, sampling_rate: u64) -> FlowRecord {
+    FlowRecord {
+        flow_type: match hdr.proto {
+            crate::template::TemplateProto::V9 => flowsight_schema::flow_type::NETFLOW_V9,
+            crate::template::TemplateProto::Ipfix => flowsight_schema::flow_type::IPFIX,
+        },
+        time_received_ns: hdr.received_ns,
+        sampler_address: flowsight_schema::addr_from_ip(hdr.exporter),
+        observation_domain_id: hdr.domain,
+        sequence_num: hdr.seq,
+        sampling_rate,
+        ..FlowRecord::default()
+    }
+}
+
+impl Run {
+    /// Decodes every record held into `out`, in arrival order, and empties the run.
+    pub(crate) fn flush(&mut self, sampling: &SamplingTable, out: &mut FlowBatch) -> usize {
+        let n = decode_run(&self.plan, self.len, &self.segs, &self.body, sampling, out);
+        self.body.clear();
+        self.segs.clear();
+        n
+    }
+}
+
+/// Decodes the `len`-byte records of `body`, which holds the records of `segs` back to
+/// back (whole records only: padding is never copied in, RFC 7011 s3.3.1).
+pub(crate) fn decode_run(
     plan: &Plan,
     len: usize,
-    base: &FlowRecord,
-    hdr: &MsgHeader,
+    segs: &[Segment],
     body: &[u8],
     sampling: &SamplingTable,
-    sys_init: Option<u64>,
     out: &mut FlowBatch,
 ) -> usize {
-    let n = body.len() / len;
+    let Some(first) = segs.first() else {
+        return 0;
+    };
+    let n = segs
+        .iter()
+        .map(|s| s.rows)
+        .sum::<usize>()
+        .min(body.len() / len.max(1));
     if n == 0 {
         return 0;
     }
-    let start = out.len();
-    out.push_repeat(base, n);
-    // A record with no time at all carries the export time (see `ie::finalize`). Set here
-    // rather than on a copy of `base`: copying the whole record cost ~270 instructions a set.
-    out.time_flow_start_ns[start..].fill(hdr.export_ns);
-    out.time_flow_end_ns[start..].fill(hdr.export_ns);
     let body = &body[..n * len];
+    let start = out.len();
+    let base = base_record(&first.hdr, first.sampling_rate);
+    out.push_repeat(&base, n);
+    // What differs from set to set within a run: the header's values. A record with no time
+    // at all carries its message's export time (see `ie::finalize`).
+    let mut at = start;
+    for seg in segs {
+        // Never past the records there are, whatever the segments claim.
+        let r = seg.rows.min(start + n - at);
+        let rows = at..at + r;
+        if seg.hdr.received_ns != base.time_received_ns {
+            out.time_received_ns[rows.clone()].fill(seg.hdr.received_ns);
+        }
+        if seg.hdr.seq != base.sequence_num {
+            out.sequence_num[rows.clone()].fill(seg.hdr.seq);
+        }
+        if seg.sampling_rate != base.sampling_rate {
+            out.sampling_rate[rows.clone()].fill(seg.sampling_rate);
+        }
+        out.time_flow_start_ns[rows.clone()].fill(seg.hdr.export_ns);
+        out.time_flow_end_ns[rows].fill(seg.hdr.export_ns);
+        at += r;
+    }
 
     // Loops over rows for one field: `$col` is the column, `$v` the raw field bytes. Each
     // row's read is length-checked once, so a field a hostile template cuts short leaves
@@ -159,46 +243,14 @@ pub(crate) fn decode_fixed(
         }
     }
 
-    // Times, column-wise when every scratch field is a time computable on its own.
-    let times_done =
-        !plan.scratch.is_empty() && columnar_scratch(plan, len, hdr, sys_init, body, start, out);
-
-    // Otherwise times, sampling, totals: per record, only the template's scratch fields.
-    if !plan.scratch.is_empty() && !times_done {
-        let exporter = hdr.exporter;
-        for (i, r) in body.chunks_exact(len).enumerate() {
-            let mut sc = Scratch {
-                have_bytes: plan.has_bytes,
-                have_packets: plan.has_packets,
-                have_icmp: true, // ICMP and etype are fixed up column-wise below
-                have_etype: true,
-                ..Scratch::default()
-            };
-            let mut rec = FlowRecord::default();
-            for st in &plan.scratch {
-                let o = st.off as usize;
-                apply(&mut rec, &mut sc, st.target, &r[o..o + st.len as usize]);
-            }
-            let row = start + i;
-            if let Some(rate) = sc.own_sampling_rate() {
-                out.sampling_rate[row] = rate;
-            } else if let Some(id) = sc.sampler_id
-                && let Some(rate) = sampling.rate(exporter, hdr.domain, id)
-            {
-                out.sampling_rate[row] = rate;
-            }
-            // Let the shared finalize compute times/totals/MACs on a scratch record.
-            rec.bytes = out.bytes[row];
-            rec.packets = out.packets[row];
-            rec.src_mac = out.src_mac[row];
-            rec.dst_mac = out.dst_mac[row];
-            finalize(&mut rec, &sc, hdr.export_ns, hdr.uptime_ms, sys_init);
-            out.time_flow_start_ns[row] = rec.time_flow_start_ns;
-            out.time_flow_end_ns[row] = rec.time_flow_end_ns;
-            out.bytes[row] = rec.bytes;
-            out.packets[row] = rec.packets;
-            out.src_mac[row] = rec.src_mac;
-            out.dst_mac[row] = rec.dst_mac;
+    // Times, sampling and totals depend on each set's header: one segment at a time.
+    if !plan.scratch.is_empty() {
+        let mut at = start;
+        for seg in segs {
+            let rows = seg.rows.min(start + n - at);
+            let seg_body = &body[(at - start) * len..(at - start + rows) * len];
+            scratch_fields(plan, len, seg, seg_body, at, sampling, out);
+            at += rows;
         }
     }
 
@@ -249,6 +301,58 @@ pub(crate) fn decode_fixed(
         }
     }
     n
+}
+
+/// The template's scratch fields (times, sampling, totals, post-MACs) of one segment:
+/// column-wise when every one is a time computable on its own, else record by record.
+fn scratch_fields(
+    plan: &Plan,
+    len: usize,
+    seg: &Segment,
+    body: &[u8],
+    start: usize,
+    sampling: &SamplingTable,
+    out: &mut FlowBatch,
+) {
+    let (hdr, sys_init) = (&seg.hdr, seg.sys_init);
+    if columnar_scratch(plan, len, hdr, sys_init, body, start, out) {
+        return;
+    }
+    let exporter = hdr.exporter;
+    for (i, r) in body.chunks_exact(len).enumerate() {
+        let mut sc = Scratch {
+            have_bytes: plan.has_bytes,
+            have_packets: plan.has_packets,
+            have_icmp: true, // ICMP and etype are fixed up column-wise below
+            have_etype: true,
+            ..Scratch::default()
+        };
+        let mut rec = FlowRecord::default();
+        for st in &plan.scratch {
+            let o = st.off as usize;
+            apply(&mut rec, &mut sc, st.target, &r[o..o + st.len as usize]);
+        }
+        let row = start + i;
+        if let Some(rate) = sc.own_sampling_rate() {
+            out.sampling_rate[row] = rate;
+        } else if let Some(id) = sc.sampler_id
+            && let Some(rate) = sampling.rate(exporter, hdr.domain, id)
+        {
+            out.sampling_rate[row] = rate;
+        }
+        // Let the shared finalize compute times/totals/MACs on a scratch record.
+        rec.bytes = out.bytes[row];
+        rec.packets = out.packets[row];
+        rec.src_mac = out.src_mac[row];
+        rec.dst_mac = out.dst_mac[row];
+        finalize(&mut rec, &sc, hdr.export_ns, hdr.uptime_ms, sys_init);
+        out.time_flow_start_ns[row] = rec.time_flow_start_ns;
+        out.time_flow_end_ns[row] = rec.time_flow_end_ns;
+        out.bytes[row] = rec.bytes;
+        out.packets[row] = rec.packets;
+        out.src_mac[row] = rec.src_mac;
+        out.dst_mac[row] = rec.dst_mac;
+    }
 }
 
 /// Which clock a time field uses; higher wins when a template has several for one side,

@@ -172,6 +172,10 @@ pub struct Decoder {
     pub(crate) last_msg_data_records: usize,
     pub(crate) last_msg_flow_records: usize,
     last_expiry_ns: u64,
+    /// Fixed-length data records not decoded yet (see `columnar::Run`).
+    pub(crate) run: Option<columnar::Run>,
+    /// Inside [`Decoder::decode_many`]: runs span datagrams.
+    defer: bool,
 }
 
 impl Default for Decoder {
@@ -201,6 +205,8 @@ impl Decoder {
             last_msg_data_records: 0,
             last_msg_flow_records: 0,
             last_expiry_ns: 0,
+            run: None,
+            defer: false,
         }
     }
 
@@ -233,6 +239,11 @@ impl Decoder {
             });
         };
         let before = out.len();
+        let held_before = self.run_rows();
+        if !matches!(format, Format::NetflowV9 | Format::Ipfix) {
+            // Records go to `out` in arrival order: held ones first.
+            self.flush_run(out);
+        }
         let res = match format {
             Format::NetflowV1 => self.decode_legacy(1, exporter, received_ns, data, out),
             Format::NetflowV5 => self.decode_legacy(5, exporter, received_ns, data, out),
@@ -241,8 +252,13 @@ impl Decoder {
             Format::Ipfix => self.decode_ipfix(exporter, received_ns, data, out),
             Format::Sflow5 => self.decode_sflow(exporter, received_ns, data, out),
         };
+        if !self.defer {
+            self.flush_run(out);
+        }
         let idx = Format::ALL.iter().position(|x| *x == format).unwrap_or(0);
-        let flows = out.len() - before;
+        // This datagram's flows: those appended, less the held ones of earlier datagrams
+        // that went out with them, plus its own still held.
+        let flows = (out.len() - before + self.run_rows()).saturating_sub(held_before);
         self.stats.formats[idx].packets += 1;
         self.stats.formats[idx].flows += flows as u64;
         match res {
@@ -252,6 +268,31 @@ impl Decoder {
                 Err(e)
             }
         }
+    }
+
+    /// Decodes datagrams in arrival order, as [`Decoder::decode`] one at a time would, and
+    /// calls `each(i, outcome)` for the `i`-th. Consecutive data sets of one template are
+    /// decoded together even across datagrams, which costs far less per record when sets
+    /// are small (a collector hands over its receive batches this way). Every record is in
+    /// `out`, in arrival order, when this returns; `outcome.flows` counts each datagram's.
+    pub fn decode_many<'a>(
+        &mut self,
+        datagrams: impl IntoIterator<Item = (IpAddr, u64, &'a [u8])>,
+        out: &mut FlowBatch,
+        mut each: impl FnMut(usize, Result<DatagramInfo, DecodeError>),
+    ) {
+        self.defer = true;
+        for (i, (exporter, received_ns, data)) in datagrams.into_iter().enumerate() {
+            let res = self.decode(exporter, received_ns, data, out);
+            each(i, res);
+        }
+        self.defer = false;
+        self.flush_run(out);
+    }
+
+    /// Records held in the current run.
+    fn run_rows(&self) -> usize {
+        self.run.as_ref().map_or(0, |r| r.rows())
     }
 
     fn maybe_expire(&mut self, now_ns: u64) {

@@ -203,6 +203,9 @@ pub(crate) enum Insert {
 #[derive(Debug, Default)]
 pub(crate) struct TemplateCache {
     pub map: FxHashMap<TemplateKey, Compiled>,
+    /// Bumped whenever a template is added, redefined or removed: a decode run made with
+    /// an older plan must not take more records.
+    pub generation: u64,
     pub(crate) per_exporter: FxHashMap<IpAddr, usize>,
     pub limits: TemplateLimits,
 }
@@ -226,6 +229,7 @@ impl TemplateCache {
             }
             c.plan = Plan::compile(&def);
             c.def = def;
+            self.generation += 1;
             return Ok(Insert::Redefined);
         }
         let n = self
@@ -241,6 +245,7 @@ impl TemplateCache {
         }
         *self.per_exporter.entry(def.key.exporter).or_default() += 1;
         let plan = Plan::compile(&def);
+        self.generation += 1;
         self.map.insert(
             def.key,
             Compiled {
@@ -254,6 +259,7 @@ impl TemplateCache {
 
     fn forget(&mut self, key: &TemplateKey) -> bool {
         if self.map.remove(key).is_some() {
+            self.generation += 1;
             if let Some(n) = self.per_exporter.get_mut(&key.exporter) {
                 *n = n.saturating_sub(1);
                 if *n == 0 {

@@ -10,8 +10,12 @@ use crate::template::{
     ANY_SAMPLER, FieldSpec, Insert, PendingSet, Plan, SamplingTable, TemplateDef, TemplateKey,
     TemplateProto, VARIABLE_LENGTH,
 };
-use flowsight_schema::{FlowBatch, FlowRecord, addr_from_ip, flow_type};
+use flowsight_schema::{FlowBatch, FlowRecord};
 use std::net::IpAddr;
+
+/// Bytes of records a run holds before it is decoded (bounds memory; a collector's chunk
+/// of 64 full datagrams is ~90 KiB).
+const RUN_MAX_BYTES: usize = 256 << 10;
 
 /// What a data set needs from its message header to be decoded, now or later.
 #[derive(Clone, Copy, Debug)]
@@ -46,20 +50,12 @@ pub(crate) fn decode_records(
     out: &mut FlowBatch,
 ) -> (usize, usize, bool) {
     let exporter = hdr.exporter;
-    let base = FlowRecord {
-        flow_type: match hdr.proto {
-            TemplateProto::V9 => flow_type::NETFLOW_V9,
-            TemplateProto::Ipfix => flow_type::IPFIX,
-        },
-        time_received_ns: hdr.received_ns,
-        sampler_address: addr_from_ip(exporter),
-        observation_domain_id: hdr.domain,
-        sequence_num: hdr.seq,
-        sampling_rate: sampling
+    let base = crate::columnar::base_record(
+        hdr,
+        sampling
             .rate(exporter, hdr.domain, ANY_SAMPLER)
             .unwrap_or(0),
-        ..FlowRecord::default()
-    };
+    );
     let sys_init = sampling.sys_init(exporter, hdr.domain);
     let mut n = 0usize;
     let mut truncated = false;
@@ -108,8 +104,13 @@ pub(crate) fn decode_records(
             return (0, 0, false);
         }
         if !options {
-            let n =
-                crate::columnar::decode_fixed(plan, len, &base, hdr, body, sampling, sys_init, out);
+            let seg = crate::columnar::Segment {
+                rows: body.len() / len,
+                hdr: *hdr,
+                sampling_rate: base.sampling_rate,
+                sys_init,
+            };
+            let n = crate::columnar::decode_run(plan, len, &[seg], body, sampling, out);
             return (n, 0, false);
         }
         // RFC 7011 s3.3.1: bytes after the last whole record are padding.
@@ -343,6 +344,13 @@ impl Decoder {
         Ok(flows)
     }
 
+    /// Decodes the records of the current run, if any, into `out`.
+    pub(crate) fn flush_run(&mut self, out: &mut FlowBatch) {
+        if let Some(r) = self.run.as_mut() {
+            r.flush(&self.sampling, out);
+        }
+    }
+
     fn data_set(
         &mut self,
         hdr: &MsgHeader,
@@ -366,6 +374,59 @@ impl Decoder {
             });
             self.stats.pending_dropped_sets += sets;
             self.stats.pending_dropped_bytes += bytes;
+            return Ok(0);
+        };
+        // Fixed-length data records join the run of their template (decoded when it ends);
+        // anything else is decoded now, after the run.
+        if !c.def.options
+            && let Some(len) = c.plan.fixed_len.filter(|&l| l > 0)
+        {
+            let rows = body.len() / len;
+            let generation = self.templates.generation;
+            let same = |r: &crate::columnar::Run| r.key == key && r.generation == generation;
+            if !self
+                .run
+                .as_ref()
+                .is_some_and(|r| same(r) && r.body.len() < RUN_MAX_BYTES)
+            {
+                if let Some(r) = self.run.as_mut() {
+                    r.flush(&self.sampling, out);
+                }
+                let r = self.run.get_or_insert_with(|| crate::columnar::Run {
+                    key,
+                    plan: c.plan.clone(),
+                    generation,
+                    len,
+                    body: Vec::new(),
+                    segs: Vec::new(),
+                });
+                if !same(r) {
+                    r.key = key;
+                    r.plan = c.plan.clone();
+                    r.generation = generation;
+                    r.len = len;
+                }
+            }
+            if rows > 0
+                && let Some(r) = self.run.as_mut()
+            {
+                r.body.extend_from_slice(&body[..rows * len]);
+                r.segs.push(crate::columnar::Segment {
+                    rows,
+                    hdr: *hdr,
+                    sampling_rate: self
+                        .sampling
+                        .rate(hdr.exporter, hdr.domain, ANY_SAMPLER)
+                        .unwrap_or(0),
+                    sys_init: self.sampling.sys_init(hdr.exporter, hdr.domain),
+                });
+            }
+            self.last_msg_data_records += rows;
+            self.last_msg_flow_records += rows;
+            return Ok(rows);
+        }
+        self.flush_run(out);
+        let Some(c) = self.templates.map.get(&key) else {
             return Ok(0);
         };
         let (flows, opts, truncated) =
@@ -395,6 +456,8 @@ impl Decoder {
         options: bool,
         out: &mut FlowBatch,
     ) -> Result<usize, DecodeError> {
+        // Templates may change below: the run decodes with the ones it began with.
+        self.flush_run(out);
         let fmt = hdr.format();
         let mut o = 0usize;
         let mut flows = 0usize;
