@@ -85,32 +85,48 @@ pub(crate) fn run(mut w: WorkerCtx) {
     let mut last_publish = Instant::now();
     let mut last_snapshot = Instant::now();
     let mut errors = RateLimit::default();
+    // Per datagram of a chunk: its flow count and outcome.
+    let mut outcomes: Vec<(
+        usize,
+        Result<flowsight_wire::Format, flowsight_wire::DecodeError>,
+    )> = Vec::new();
     let c = &w.shared.counters;
     loop {
         let msg = w.rx.recv_timeout(Duration::from_millis(100));
         let done = matches!(msg, Err(RecvTimeoutError::Disconnected));
         if let Ok(chunk) = msg {
             let mut flows = 0u64;
+            // The allowed datagrams, decoded in one go: consecutive data sets of a template
+            // are decoded together across datagrams (`Decoder::decode_many`).
+            let mut allowed = Vec::with_capacity(chunk.items.len());
             for it in &chunk.items {
-                if !w.allow.is_empty() && !w.allow.iter().any(|p| p.contains(it.exporter)) {
+                if w.allow.is_empty() || w.allow.iter().any(|p| p.contains(it.exporter)) {
+                    allowed.push(it);
+                } else {
                     Counters::add(&c.not_allowed, 1);
-                    continue;
                 }
-                let data = &chunk.data[it.start as usize..(it.start + it.len) as usize];
-                let before = batch.len();
-                let res = w
-                    .decoder
-                    .decode(it.exporter, it.received_ns, data, &mut batch);
-                let n = batch.len() - before;
+            }
+            let before = batch.len();
+            w.decoder.decode_many(
+                allowed.iter().map(|it| {
+                    let data = &chunk.data[it.start as usize..(it.start + it.len) as usize];
+                    (it.exporter, it.received_ns, data)
+                }),
+                &mut batch,
+                |_, n, res| outcomes.push((n, res.map(|info| info.format))),
+            );
+            // Per exporter, datagram by datagram: the records are in `batch` in arrival order.
+            let mut row = before;
+            for (it, (n, res)) in allowed.iter().zip(outcomes.drain(..)) {
                 flows += n as u64;
                 let st = stats.entry(it.exporter).or_default();
                 st.packets += 1;
                 st.flows += n as u64;
                 st.last_seen_ns = it.received_ns;
                 match res {
-                    Ok(info) => {
-                        if st.format.is_empty() || st.format != info.format.name() {
-                            st.format = info.format.name().to_string();
+                    Ok(format) => {
+                        if st.format.is_empty() || st.format != format.name() {
+                            st.format = format.name().to_string();
                         }
                     }
                     Err(e) => {
@@ -121,13 +137,13 @@ pub(crate) fn run(mut w: WorkerCtx) {
                         }
                     }
                 }
-                if n > 0 {
+                let rows = row..(row + n).min(batch.len());
+                row = rows.end;
+                if !rows.is_empty() {
                     if let Some(&rate) = w.overrides.get(&it.exporter) {
-                        for r in &mut batch.sampling_rate[before..] {
-                            *r = rate;
-                        }
+                        batch.sampling_rate[rows.clone()].fill(rate);
                     }
-                    st.sampling_rate = batch.sampling_rate[batch.len() - 1];
+                    st.sampling_rate = batch.sampling_rate[rows.end - 1];
                     oldest.get_or_insert_with(Instant::now);
                 }
             }

@@ -1,6 +1,9 @@
 //! Decode throughput: flowsight's decoders into the columnar batch, and `netflow_parser`
 //! decoding the very same datagrams in the same run (it has no sFlow decoder).
 //!
+//! "flowsight" decodes as the collector does (receive batches of 64 datagrams through
+//! `Decoder::decode_many`); "flowsight_single" one datagram at a time through `decode`.
+//!
 //! Run: `cargo bench -p flowsight-wire --bench decode`. Records/s = the "thrpt" figure.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -10,6 +13,9 @@ use std::hint::black_box;
 use std::net::IpAddr;
 
 mod bench_data;
+
+/// Datagrams per `recvmmsg` call in the collector, handed to a decode worker together.
+const RECV_BATCH: usize = 64;
 use bench_data::{T0, datagram_sets, records};
 
 fn bench(c: &mut Criterion) {
@@ -20,6 +26,8 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(recs.len() as u64));
     g.sample_size(20);
     for (name, pkts) in &sets {
+        // As the collector decodes: receive batches of up to 64 datagrams through
+        // `decode_many`.
         g.bench_with_input(BenchmarkId::new("flowsight", name), pkts, |b, pkts| {
             let mut dec = Decoder::default();
             let mut batch = FlowBatch::default();
@@ -27,13 +35,34 @@ fn bench(c: &mut Criterion) {
             let _ = dec.decode(exporter, T0, &pkts[0], &mut batch);
             b.iter(|| {
                 batch.clear();
-                for p in pkts {
-                    let _ = dec.decode(exporter, T0, black_box(p), &mut batch);
+                for chunk in pkts.chunks(RECV_BATCH) {
+                    let items = chunk
+                        .iter()
+                        .map(|p| (exporter, T0, black_box(p.as_slice())));
+                    dec.decode_many(items, &mut batch, |_, _, _| {});
                 }
                 assert_eq!(batch.len(), recs.len());
                 black_box(batch.len())
             })
         });
+        // One datagram at a time through `decode` (offline tools, IPFIX over TCP).
+        g.bench_with_input(
+            BenchmarkId::new("flowsight_single", name),
+            pkts,
+            |b, pkts| {
+                let mut dec = Decoder::default();
+                let mut batch = FlowBatch::default();
+                let _ = dec.decode(exporter, T0, &pkts[0], &mut batch);
+                b.iter(|| {
+                    batch.clear();
+                    for p in pkts {
+                        let _ = dec.decode(exporter, T0, black_box(p), &mut batch);
+                    }
+                    assert_eq!(batch.len(), recs.len());
+                    black_box(batch.len())
+                })
+            },
+        );
         if *name == "sflow_v5" {
             continue;
         }
@@ -78,8 +107,11 @@ fn bench_captures(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("flowsight", name), &pkts, |b, pkts| {
             b.iter(|| {
                 batch.clear();
-                for p in pkts {
-                    let _ = dec.decode(exporter, T0, black_box(p), &mut batch);
+                for chunk in pkts.chunks(RECV_BATCH) {
+                    let items = chunk
+                        .iter()
+                        .map(|p| (exporter, T0, black_box(p.as_slice())));
+                    dec.decode_many(items, &mut batch, |_, _, _| {});
                 }
                 black_box(batch.len())
             })

@@ -71,7 +71,7 @@ fn main() {
             } else {
                 for c in pkts.chunks(chunk) {
                     let items = c.iter().map(|p| (exporter, 0, p.as_slice()));
-                    dec.decode_many(items, &mut batch, |_, _| {});
+                    dec.decode_many(items, &mut batch, |_, _, _| {});
                 }
             }
             total += batch.len();

@@ -220,23 +220,40 @@ impl Decoder {
         data: &[u8],
         out: &mut FlowBatch,
     ) -> Result<DatagramInfo, DecodeError> {
+        self.decode_counted(exporter, received_ns, data, out).1
+    }
+
+    /// [`Decoder::decode`], also giving the datagram's flow count when it fails part way.
+    fn decode_counted(
+        &mut self,
+        exporter: IpAddr,
+        received_ns: u64,
+        data: &[u8],
+        out: &mut FlowBatch,
+    ) -> (usize, Result<DatagramInfo, DecodeError>) {
         self.maybe_expire(received_ns);
         let Some(format) = detect(data) else {
             self.stats.errors += 1;
             if data.len() < 4 {
-                return Err(DecodeError::Truncated {
-                    format: Format::NetflowV5,
-                    exporter,
-                    offset: 0,
-                    need: 4,
-                    have: data.len(),
-                    what: "version field",
-                });
+                return (
+                    0,
+                    Err(DecodeError::Truncated {
+                        format: Format::NetflowV5,
+                        exporter,
+                        offset: 0,
+                        need: 4,
+                        have: data.len(),
+                        what: "version field",
+                    }),
+                );
             }
-            return Err(DecodeError::UnknownVersion {
-                exporter,
-                version: u16_at(data, 0).map_or(0, |v| v as u32),
-            });
+            return (
+                0,
+                Err(DecodeError::UnknownVersion {
+                    exporter,
+                    version: u16_at(data, 0).map_or(0, |v| v as u32),
+                }),
+            );
         };
         let before = out.len();
         let held_before = self.run_rows();
@@ -262,29 +279,30 @@ impl Decoder {
         self.stats.formats[idx].packets += 1;
         self.stats.formats[idx].flows += flows as u64;
         match res {
-            Ok(_) => Ok(DatagramInfo { format, flows }),
+            Ok(_) => (flows, Ok(DatagramInfo { format, flows })),
             Err(e) => {
                 self.stats.errors += 1;
-                Err(e)
+                (flows, Err(e))
             }
         }
     }
 
     /// Decodes datagrams in arrival order, as [`Decoder::decode`] one at a time would, and
-    /// calls `each(i, outcome)` for the `i`-th. Consecutive data sets of one template are
-    /// decoded together even across datagrams, which costs far less per record when sets
-    /// are small (a collector hands over its receive batches this way). Every record is in
-    /// `out`, in arrival order, when this returns; `outcome.flows` counts each datagram's.
+    /// calls `each(i, flows, outcome)` for the `i`-th, `flows` being its flow count (also
+    /// when it failed part way). Consecutive data sets of one template are decoded together
+    /// even across datagrams, which costs far less per record when sets are small (the
+    /// collector hands over its receive batches this way). Every record is in `out`, in
+    /// arrival order, when this returns.
     pub fn decode_many<'a>(
         &mut self,
         datagrams: impl IntoIterator<Item = (IpAddr, u64, &'a [u8])>,
         out: &mut FlowBatch,
-        mut each: impl FnMut(usize, Result<DatagramInfo, DecodeError>),
+        mut each: impl FnMut(usize, usize, Result<DatagramInfo, DecodeError>),
     ) {
         self.defer = true;
         for (i, (exporter, received_ns, data)) in datagrams.into_iter().enumerate() {
-            let res = self.decode(exporter, received_ns, data, out);
-            each(i, res);
+            let (flows, res) = self.decode_counted(exporter, received_ns, data, out);
+            each(i, flows, res);
         }
         self.defer = false;
         self.flush_run(out);

@@ -23,7 +23,7 @@ fn records(seed: u64, n: usize, rate: u64) -> Vec<FlowRecord> {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let v6 = x % 4 == 0;
+            let v6 = x.is_multiple_of(4);
             let addr = |v: u64| {
                 if v6 {
                     let mut a = [0u8; 16];
@@ -214,8 +214,10 @@ proptest! {
         let mut outcomes_a = Vec::new();
         let mut len_after = Vec::new();
         for (ex, ts, d) in &dgs {
+            let before = a.len();
             let r = one.decode(*ex, *ts, d, &mut a);
-            outcomes_a.push(r.map(|i| (i.format, i.flows)).map_err(|e| e.to_string()));
+            let flows = a.len() - before;
+            outcomes_a.push((flows, r.map(|i| (i.format, i.flows)).map_err(|e| e.to_string())));
             len_after.push(a.len());
         }
 
@@ -227,9 +229,9 @@ proptest! {
             many.decode_many(
                 c.iter().map(|(ex, ts, d)| (*ex, *ts, d.as_slice())),
                 &mut b,
-                |i, r| {
+                |i, flows, r| {
                     assert_eq!(i, outcomes_b.len() - before);
-                    outcomes_b.push(r.map(|i| (i.format, i.flows)).map_err(|e| e.to_string()));
+                    outcomes_b.push((flows, r.map(|i| (i.format, i.flows)).map_err(|e| e.to_string())));
                 },
             );
             // Everything handed over is decoded when decode_many returns.
