@@ -219,13 +219,18 @@ macro_rules! flow_schema {
                             let b = 128 / std::mem::size_of::<$ty>();
                             if b == 0 { 1 } else if b > 16 { 16 } else { b }
                         };
-                        let block = [r.$field; B];
-                        let end = len + n;
-                        self.$field.reserve(n + B);
-                        while self.$field.len() < end {
-                            self.$field.extend_from_slice(&block);
+                        if n < 4 {
+                            // A block costs more than so few values one by one.
+                            self.$field.extend(std::iter::repeat_n(r.$field, n));
+                        } else {
+                            let block = [r.$field; B];
+                            let end = len + n;
+                            self.$field.reserve(n + B);
+                            while self.$field.len() < end {
+                                self.$field.extend_from_slice(&block);
+                            }
+                            self.$field.truncate(end);
                         }
-                        self.$field.truncate(end);
                     }
                 )*
             }

@@ -30,7 +30,7 @@ pub(crate) struct Run {
     pub key: crate::template::TemplateKey,
     /// The template as it was when the run began, and the cache generation then: any
     /// change to the templates since ends the run.
-    pub plan: Plan,
+    pub plan: std::sync::Arc<Plan>,
     pub generation: u64,
     pub len: usize,
     pub body: Vec<u8>,

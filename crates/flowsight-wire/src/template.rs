@@ -163,7 +163,8 @@ impl Plan {
 #[derive(Debug)]
 pub(crate) struct Compiled {
     pub def: TemplateDef,
-    pub plan: Plan,
+    /// Shared with the decode run that uses it (a template switch must not allocate).
+    pub plan: std::sync::Arc<Plan>,
     pub last_seen_ns: u64,
 }
 
@@ -227,7 +228,7 @@ impl TemplateCache {
             if c.def == def {
                 return Ok(Insert::Refreshed);
             }
-            c.plan = Plan::compile(&def);
+            c.plan = std::sync::Arc::new(Plan::compile(&def));
             c.def = def;
             self.generation += 1;
             return Ok(Insert::Redefined);
@@ -244,7 +245,7 @@ impl TemplateCache {
             return Err("template cache holds max_total templates");
         }
         *self.per_exporter.entry(def.key.exporter).or_default() += 1;
-        let plan = Plan::compile(&def);
+        let plan = std::sync::Arc::new(Plan::compile(&def));
         self.generation += 1;
         self.map.insert(
             def.key,
