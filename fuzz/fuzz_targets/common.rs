@@ -17,14 +17,30 @@ pub fn feed(data: &[u8], prefix: &[u8]) -> (Decoder, FlowBatch) {
     let mut dec = decoder();
     let mut out = FlowBatch::default();
     let exporter = "192.0.2.1".parse().unwrap_or(std::net::IpAddr::from([192, 0, 2, 1]));
-    for (i, part) in split(data).enumerate() {
-        let mut pkt = prefix.to_vec();
-        pkt.extend_from_slice(part);
-        let _ = dec.decode(exporter, 1_700_000_000_000_000_000 + i as u64 * 1_000_000_000, &pkt, &mut out);
+    let at = |i: usize| 1_700_000_000_000_000_000 + i as u64 * 1_000_000_000;
+    let pkts: Vec<Vec<u8>> = split(data)
+        .map(|part| {
+            let mut pkt = prefix.to_vec();
+            pkt.extend_from_slice(part);
+            pkt
+        })
+        .collect();
+    for (i, pkt) in pkts.iter().enumerate() {
+        let _ = dec.decode(exporter, at(i), pkt, &mut out);
         // Bounded memory whatever the input.
         assert!(dec.template_count() <= 128);
         assert!(out.len() <= 4 * 1024 * 1024);
     }
+    // The same datagrams in one `decode_many` (data sets decoded in runs across datagrams)
+    // must give the very same records.
+    let mut many = decoder();
+    let mut out_many = FlowBatch::default();
+    many.decode_many(
+        pkts.iter().enumerate().map(|(i, p)| (exporter, at(i), p.as_slice())),
+        &mut out_many,
+        |_, _, _| {},
+    );
+    assert!(out == out_many, "decode_many differs from decode");
     (dec, out)
 }
 
