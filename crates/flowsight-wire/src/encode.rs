@@ -388,9 +388,16 @@ fn record_len(fields: &[(u16, u16, Col)]) -> usize {
     fields.iter().map(|f| f.1 as usize).sum()
 }
 
+/// Whether a record goes in the IPv6 template: by its source/destination addresses, or,
+/// when it has neither (e.g. from an sFlow sample without an IP header), by its next hops.
 fn is_v6(r: &FlowRecord) -> bool {
-    !(addr_is_v4(&r.src_addr) || addr_is_v4(&r.dst_addr))
-        && (r.src_addr != [0; 16] || r.dst_addr != [0; 16])
+    if r.src_addr != [0; 16] || r.dst_addr != [0; 16] {
+        return !(addr_is_v4(&r.src_addr) || addr_is_v4(&r.dst_addr));
+    }
+    [r.next_hop, r.bgp_next_hop]
+        .iter()
+        .find(|a| **a != [0; 16])
+        .is_some_and(|a| !addr_is_v4(a))
 }
 
 /// State shared by the v9 and IPFIX encoders.

@@ -331,3 +331,29 @@ proptest! {
         prop_assert!(b.len() <= d.len());
     }
 }
+
+/// Fuzz finding (roundtrip target, 2026-11-23): a record with no source or destination
+/// address (an sFlow sample without an IP header) but an IPv6 next hop went out in the IPv4
+/// template, which keeps only an address's last 4 bytes.
+#[test]
+fn ipv6_next_hop_without_addresses_survives_ipfix_and_v9() {
+    let nh = [0x20, 0x01, 0x0d, 0xb8, 5, 42, 0, 0, 0, 0, 0, 0, 5, 5, 0, 1];
+    let r = FlowRecord {
+        next_hop: nh,
+        bytes: 1500,
+        packets: 1,
+        time_flow_start_ns: RECEIVED_NS - 1_000_000_000,
+        time_flow_end_ns: RECEIVED_NS - 1_000_000_000,
+        ..FlowRecord::default()
+    };
+    let mut ipfix = IpfixEncoder::new(42);
+    let mut v9 = V9Encoder::new(42, RECEIVED_NS - 3_600_000_000_000);
+    for enc in [&mut ipfix as &mut dyn ExportEncoder, &mut v9] {
+        let mut d = Vec::new();
+        assert_eq!(enc.encode_datagram(RECEIVED_NS, &[r], &mut d), 1);
+        let b = decode_all(&[d]);
+        assert_eq!(b.len(), 1);
+        assert_eq!(b.next_hop[0], nh);
+        assert_eq!(b.src_addr[0], [0; 16]);
+    }
+}
