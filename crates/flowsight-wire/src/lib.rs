@@ -26,6 +26,16 @@
 //! let info = dec.decode("10.0.0.1".parse().unwrap(), 0, &pkt, &mut batch).unwrap();
 //! assert_eq!(info.flows, 1);
 //! assert_eq!(batch.bytes[0], 1500);
+//!
+//! // A collector hands over each receive batch at once: data sets of one v9/IPFIX template
+//! // are then decoded together across datagrams, and every record is in `out` on return.
+//! let mut out = FlowBatch::default();
+//! let datagrams = [pkt.as_slice(), pkt.as_slice()];
+//! let exporter = "10.0.0.1".parse().unwrap();
+//! dec.decode_many(datagrams.iter().map(|d| (exporter, 0, *d)), &mut out, |i, flows, res| {
+//!     assert!(res.is_ok() && flows == 1, "datagram {i}");
+//! });
+//! assert_eq!(out.len(), 2);
 //! ```
 
 mod columnar;
