@@ -21,6 +21,20 @@ pub(crate) struct Segment {
     pub sys_init: Option<u64>,
 }
 
+impl Segment {
+    /// A data set of `rows` records under `hdr`, with the exporter's options state now.
+    pub(crate) fn new(hdr: &MsgHeader, rows: usize, sampling: &SamplingTable) -> Segment {
+        Segment {
+            rows,
+            hdr: *hdr,
+            sampling_rate: sampling
+                .rate(hdr.exporter, hdr.domain, crate::template::ANY_SAMPLER)
+                .unwrap_or(0),
+            sys_init: sampling.sys_init(hdr.exporter, hdr.domain),
+        }
+    }
+}
+
 /// Consecutive data sets of one template (one exporter, domain and template id), decoded
 /// together: the per-set cost (filling ~45 columns, dispatching every template field) is
 /// paid once per run instead of once per set, which is most of the cost when sets hold a

@@ -104,12 +104,7 @@ pub(crate) fn decode_records(
             return (0, 0, false);
         }
         if !options {
-            let seg = crate::columnar::Segment {
-                rows: body.len() / len,
-                hdr: *hdr,
-                sampling_rate: base.sampling_rate,
-                sys_init,
-            };
+            let seg = crate::columnar::Segment::new(hdr, body.len() / len, sampling);
             let n = crate::columnar::decode_run(plan, len, &[seg], body, sampling, out);
             return (n, 0, false);
         }
@@ -411,15 +406,8 @@ impl Decoder {
                 && let Some(r) = self.run.as_mut()
             {
                 r.body.extend_from_slice(&body[..rows * len]);
-                r.segs.push(crate::columnar::Segment {
-                    rows,
-                    hdr: *hdr,
-                    sampling_rate: self
-                        .sampling
-                        .rate(hdr.exporter, hdr.domain, ANY_SAMPLER)
-                        .unwrap_or(0),
-                    sys_init: self.sampling.sys_init(hdr.exporter, hdr.domain),
-                });
+                r.segs
+                    .push(crate::columnar::Segment::new(hdr, rows, &self.sampling));
             }
             self.last_msg_data_records += rows;
             self.last_msg_flow_records += rows;
