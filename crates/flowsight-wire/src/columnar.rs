@@ -56,6 +56,14 @@ impl Run {
     pub(crate) fn rows(&self) -> usize {
         self.body.len() / self.len.max(1)
     }
+
+    /// Decodes every record held into `out`, in arrival order, and empties the run.
+    pub(crate) fn flush(&mut self, sampling: &SamplingTable, out: &mut FlowBatch) -> usize {
+        let n = decode_run(&self.plan, self.len, &self.segs, &self.body, sampling, out);
+        self.body.clear();
+        self.segs.clear();
+        n
+    }
 }
 
 /// The defaults every record of a data set starts from: what the message header and the
@@ -72,16 +80,6 @@ pub(crate) fn base_record(hdr: &MsgHeader, sampling_rate: u64) -> FlowRecord {
         sequence_num: hdr.seq,
         sampling_rate,
         ..FlowRecord::default()
-    }
-}
-
-impl Run {
-    /// Decodes every record held into `out`, in arrival order, and empties the run.
-    pub(crate) fn flush(&mut self, sampling: &SamplingTable, out: &mut FlowBatch) -> usize {
-        let n = decode_run(&self.plan, self.len, &self.segs, &self.body, sampling, out);
-        self.body.clear();
-        self.segs.clear();
-        n
     }
 }
 
@@ -112,11 +110,7 @@ pub(crate) fn decode_run(
     out.push_repeat(&base, n);
     // What differs from set to set within a run: the header's values. A record with no time
     // at all carries its message's export time (see `ie::finalize`).
-    let mut at = start;
-    for seg in segs {
-        // Never past the records there are, whatever the segments claim.
-        let r = seg.rows.min(start + n - at);
-        let rows = at..at + r;
+    for (seg, rows) in seg_rows(segs, start, n) {
         if seg.hdr.received_ns != base.time_received_ns {
             out.time_received_ns[rows.clone()].fill(seg.hdr.received_ns);
         }
@@ -128,7 +122,6 @@ pub(crate) fn decode_run(
         }
         out.time_flow_start_ns[rows.clone()].fill(seg.hdr.export_ns);
         out.time_flow_end_ns[rows].fill(seg.hdr.export_ns);
-        at += r;
     }
 
     // Loops over rows for one field: `$col` is the column, `$v` the raw field bytes. Each
@@ -259,12 +252,9 @@ pub(crate) fn decode_run(
 
     // Times, sampling and totals depend on each set's header: one segment at a time.
     if !plan.scratch.is_empty() {
-        let mut at = start;
-        for seg in segs {
-            let rows = seg.rows.min(start + n - at);
-            let seg_body = &body[(at - start) * len..(at - start + rows) * len];
-            scratch_fields(plan, len, seg, seg_body, at, sampling, out);
-            at += rows;
+        for (seg, rows) in seg_rows(segs, start, n) {
+            let seg_body = &body[(rows.start - start) * len..(rows.end - start) * len];
+            scratch_fields(plan, len, seg, seg_body, rows.start, sampling, out);
         }
     }
 
@@ -315,6 +305,22 @@ pub(crate) fn decode_run(
         }
     }
     n
+}
+
+/// Each segment with its rows in `out` (from `start`), never past the run's `n` records,
+/// whatever the segments claim.
+fn seg_rows(
+    segs: &[Segment],
+    start: usize,
+    n: usize,
+) -> impl Iterator<Item = (&Segment, std::ops::Range<usize>)> {
+    let mut at = start;
+    segs.iter().map(move |seg| {
+        let r = seg.rows.min(start + n - at);
+        let rows = at..at + r;
+        at += r;
+        (seg, rows)
+    })
 }
 
 /// The template's scratch fields (times, sampling, totals, post-MACs) of one segment:

@@ -50,13 +50,10 @@ pub(crate) fn decode_records(
     out: &mut FlowBatch,
 ) -> (usize, usize, bool) {
     let exporter = hdr.exporter;
-    let base = crate::columnar::base_record(
-        hdr,
-        sampling
-            .rate(exporter, hdr.domain, ANY_SAMPLER)
-            .unwrap_or(0),
-    );
-    let sys_init = sampling.sys_init(exporter, hdr.domain);
+    // The set's header and the exporter's options state, looked up once for both paths.
+    let seg = crate::columnar::Segment::new(hdr, 0, sampling);
+    let base = crate::columnar::base_record(hdr, seg.sampling_rate);
+    let sys_init = seg.sys_init;
     let mut n = 0usize;
     let mut truncated = false;
 
@@ -104,7 +101,10 @@ pub(crate) fn decode_records(
             return (0, 0, false);
         }
         if !options {
-            let seg = crate::columnar::Segment::new(hdr, body.len() / len, sampling);
+            let seg = crate::columnar::Segment {
+                rows: body.len() / len,
+                ..seg
+            };
             let n = crate::columnar::decode_run(plan, len, &[seg], body, sampling, out);
             return (n, 0, false);
         }
