@@ -113,27 +113,39 @@ pub(crate) fn encode(
         values.push("");
     }
 
+    let mut plain = Vec::with_capacity(values.iter().map(|v| v.len() + 4).sum());
+    for v in &values {
+        plain.extend_from_slice(&(v.len() as u32).to_le_bytes());
+        plain.extend_from_slice(v.as_bytes());
+    }
+    dict_chunk(descr, codec, plain, values.len(), &keys).map(Some)
+}
+
+/// A dictionary-encoded column chunk: one dictionary page of `num_values` PLAIN values
+/// (`plain`), then data pages of at most [`PAGE_ROWS`] `keys` (indices into it).
+fn dict_chunk(
+    descr: ColumnDescPtr,
+    codec: Compression,
+    plain: Vec<u8>,
+    num_values: usize,
+    keys: &[u32],
+) -> Result<Chunk, ParquetError> {
     let mut sink = TrackedWrite::new(Vec::<u8>::new());
     let mut tally = Tally::default();
     // Every column of a file needs an offset index once one has (arrow-rs's metadata writer
     // expects them all), and readers use it to skip pages: `Tally` keeps it.
     {
         let mut pw = SerializedPageWriter::new(&mut sink);
-        let mut plain = Vec::with_capacity(values.iter().map(|v| v.len() + 4).sum());
-        for v in &values {
-            plain.extend_from_slice(&(v.len() as u32).to_le_bytes());
-            plain.extend_from_slice(v.as_bytes());
-        }
         let n = plain.len();
         let page = Page::DictionaryPage {
             buf: compress(codec, plain)?,
-            num_values: values.len() as u32,
+            num_values: num_values as u32,
             encoding: Encoding::PLAIN,
             is_sorted: false,
         };
         tally.dictionary(&pw.write_page(CompressedPage::new(page, n))?);
 
-        let width = bit_width(values.len() as u32 - 1);
+        let width = bit_width(num_values.max(1) as u32 - 1);
         let def = descr.max_def_level();
         let mut body = Vec::new();
         for (pi, page_keys) in keys.chunks(PAGE_ROWS).enumerate() {
@@ -156,9 +168,7 @@ pub(crate) fn encode(
             );
         }
     }
-    tally
-        .finish(sink, descr, codec, rows, Encoding::RLE_DICTIONARY)
-        .map(Some)
+    tally.finish(sink, descr, codec, keys.len(), Encoding::RLE_DICTIONARY)
 }
 
 /// Sizes and page locations of a column chunk, added up page by page.
@@ -247,8 +257,9 @@ pub(crate) fn handles_fixed(dt: &DataType) -> bool {
     matches!(dt, DataType::FixedSizeBinary(16))
 }
 
-/// Encodes an address column (`FixedSizeBinary(16)`) as PLAIN data pages straight from the
-/// arrays' value buffers: a PLAIN fixed-length byte array is exactly those bytes (Parquet
+/// Encodes an address column (`FixedSizeBinary(16)`): dictionary-encoded when at most half
+/// its rows are distinct (see [`address_dictionary`]), else as PLAIN data pages straight
+/// from the arrays' value buffers: a PLAIN fixed-length byte array is exactly those bytes (Parquet
 /// `Encodings.md`, "Plain"). arrow-rs's encoder instead builds a `Bytes` handle per value (an
 /// atomic increment and decrement each), which was ~17% of a flush writer's time (perf,
 /// `bench/ingest.py` at 800 000 flows/s). No statistics (the caller checks the column has
@@ -274,6 +285,10 @@ pub(crate) fn encode_fixed(
         parts.push(bytes);
     }
     let rows: usize = arrays.iter().map(|a| a.len()).sum();
+    if let Some((plain, keys)) = address_dictionary(&parts, rows) {
+        let distinct = plain.len() / 16;
+        return dict_chunk(descr, codec, plain, distinct, &keys).map(Some);
+    }
     let mut sink = TrackedWrite::new(Vec::<u8>::new());
     let mut tally = Tally::default();
     {
@@ -319,6 +334,113 @@ pub(crate) fn encode_fixed(
     tally
         .finish(sink, descr, codec, rows, Encoding::PLAIN)
         .map(Some)
+}
+
+/// The distinct addresses of `parts` (16-byte values, `rows` in all) as a PLAIN dictionary
+/// page body, and each row's index into it; `None` when more than half the rows are
+/// distinct, where a dictionary saves little over the plain values.
+///
+/// Why: exporters' flows share few addresses (an exporter's own, its next hops, the busy
+/// hosts), and the plain column hands zstd 16 bytes a row to compress on the hot path and
+/// to decompress for every query. Hashing a `u128` costs less than compressing it
+/// (callgrind, `examples/write_once.rs`, see BENCHMARKS.md).
+fn address_dictionary(parts: &[&[u8]], rows: usize) -> Option<(Vec<u8>, Vec<u32>)> {
+    let limit = (rows / 2).max(1);
+    let mut table = AddrTable::new();
+    let mut keys: Vec<u32> = Vec::with_capacity(rows);
+    // Runs of one address (an exporter's own, a busy host) skip the table.
+    let mut last: Option<(u128, u32)> = None;
+    for p in parts {
+        for v in p.chunks_exact(16) {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(v);
+            let x = u128::from_ne_bytes(a);
+            let id = match last {
+                Some((l, id)) if l == x => id,
+                _ => {
+                    let id = table.id(x);
+                    if table.values.len() > limit {
+                        return None;
+                    }
+                    last = Some((x, id));
+                    id
+                }
+            };
+            keys.push(id);
+        }
+    }
+    let mut plain = Vec::with_capacity(table.values.len().max(1) * 16);
+    for v in &table.values {
+        plain.extend_from_slice(&v.to_ne_bytes());
+    }
+    if plain.is_empty() {
+        plain.extend_from_slice(&[0u8; 16]);
+    }
+    Some((plain, keys))
+}
+
+/// Addresses to dense ids: open addressing with linear probing over a multiplicative hash
+/// of both halves. A general-purpose map hashed IPv4-mapped addresses (12 constant bytes)
+/// into long probe chains here: ~570 instructions an address (callgrind).
+struct AddrTable {
+    /// Id + 1 per slot, 0 for empty; the length is a power of two at most half full.
+    slots: Vec<u32>,
+    /// Each id's address.
+    values: Vec<u128>,
+}
+
+impl AddrTable {
+    fn new() -> AddrTable {
+        AddrTable {
+            slots: vec![0; 1024],
+            values: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn slot(&self, x: u128) -> usize {
+        let h =
+            ((x as u64) ^ ((x >> 64) as u64).rotate_left(29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        // The high bits are the well-mixed ones.
+        (h >> (64 - self.slots.len().trailing_zeros())) as usize
+    }
+
+    /// The id of `x`, given the next free one if it is new.
+    #[inline]
+    fn id(&mut self, x: u128) -> u32 {
+        let mask = self.slots.len() - 1;
+        let mut i = self.slot(x);
+        loop {
+            match self.slots[i] {
+                0 => break,
+                s => {
+                    if self.values[s as usize - 1] == x {
+                        return s - 1;
+                    }
+                }
+            }
+            i = (i + 1) & mask;
+        }
+        self.values.push(x);
+        let id = self.values.len() as u32 - 1;
+        self.slots[i] = id + 1;
+        if self.values.len() * 2 > self.slots.len() {
+            self.grow();
+        }
+        id
+    }
+
+    fn grow(&mut self) {
+        self.slots = vec![0; self.slots.len() * 2];
+        let mask = self.slots.len() - 1;
+        for (id, &x) in self.values.iter().enumerate() {
+            let mut i = self.slot(x);
+            while self.slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = id as u32 + 1;
+        }
+    }
 }
 
 /// The codec the text chunks use for a file written with `codec`: zstd as asked, anything
@@ -505,6 +627,40 @@ mod tests {
                 0b0000_0000,
             ]
         );
+    }
+
+    #[test]
+    fn address_table_gives_dense_stable_ids_through_growth() {
+        let mut t = AddrTable::new();
+        // IPv4-mapped (12 constant bytes) and IPv6 addresses, each seen twice.
+        let addrs: Vec<u128> = (0..50_000u128)
+            .map(|i| {
+                if i % 5 == 0 {
+                    0x2001_0db8 << 96 | i
+                } else {
+                    0xffff << 32 | i
+                }
+            })
+            .collect();
+        for (i, &a) in addrs.iter().enumerate() {
+            assert_eq!(t.id(a), i as u32);
+        }
+        for (i, &a) in addrs.iter().enumerate().rev() {
+            assert_eq!(t.id(a), i as u32);
+        }
+        assert_eq!(t.values, addrs);
+        assert!(t.slots.len() >= 2 * addrs.len());
+    }
+
+    #[test]
+    fn address_dictionary_gives_up_when_most_rows_are_distinct() {
+        let bytes: Vec<u8> = (0..100u128).flat_map(|i| (i % 40).to_ne_bytes()).collect();
+        let (plain, keys) = address_dictionary(&[&bytes[..800], &bytes[800..]], 100).unwrap();
+        assert_eq!(plain.len(), 40 * 16);
+        assert_eq!(keys[..3], [0, 1, 2]);
+        assert_eq!(keys[40..43], [0, 1, 2]);
+        let distinct: Vec<u8> = (0..100u128).flat_map(|i| i.to_ne_bytes()).collect();
+        assert!(address_dictionary(&[&distinct], 100).is_none());
     }
 
     #[test]

@@ -664,3 +664,60 @@ fn address_columns_round_trip_as_plain_pages_across_batches_and_row_groups() {
         assert_eq!(n, want.len());
     }
 }
+
+#[test]
+fn repeated_addresses_are_dictionary_encoded_and_read_back_exactly() {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    // 300 distinct source addresses (IPv4 and IPv6) in runs and scattered, one exporter,
+    // three next hops; the batches split across row groups of 50 000 rows.
+    let mut batches = Vec::new();
+    for (n, seed) in [(70_000u64, 1u64), (40_000, 2), (17, 3)] {
+        let mut b = addressed(n as usize, seed);
+        for i in 0..b.len() {
+            let k = (i as u64 / 7 * 31 + seed) % 300;
+            b.src_addr[i] = if k % 4 == 0 {
+                addr_from_ip(IpAddr::V6(std::net::Ipv6Addr::from(
+                    0x2001_0db8_u128 << 96 | u128::from(k),
+                )))
+            } else {
+                addr_from_ip(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | k as u32)))
+            };
+            b.next_hop[i] = addr_from_ip(IpAddr::V4(Ipv4Addr::new(10, 255, 0, (i % 3) as u8)));
+        }
+        batches.push(b);
+    }
+    let mut want: Vec<FlowRecord> = batches.iter().flat_map(|b| b.iter()).collect();
+    want.sort_by_key(|r| (r.time_flow_start_ns, r.bytes));
+    for rows in [50_000, 1_000_000] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let f = s
+            .write_prepared(
+                &flowsight_store::Prepared::from_batches(batches.clone()),
+                T0,
+                &WriteOptions {
+                    row_group_rows: rows,
+                    ..WriteOptions::default()
+                },
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(all_records(&s), want, "row groups of {rows}");
+        let file = std::fs::File::open(&f.path).unwrap();
+        let r = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        let md = r.metadata().clone();
+        for (name, dict) in [
+            ("src_addr", true),
+            ("next_hop", true),
+            ("sampler_address", true),
+            // Distinct on every row: a dictionary would not pay.
+            ("dst_addr", false),
+        ] {
+            let col = column(&md, name);
+            for g in md.row_groups() {
+                let chunk = g.column(col);
+                assert_eq!(chunk.dictionary_page_offset().is_some(), dict, "{name}");
+            }
+        }
+    }
+}
