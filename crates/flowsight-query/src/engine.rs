@@ -242,6 +242,19 @@ fn selected(q: &Query, b: &FlowBatch, i: usize) -> bool {
     q.range.contains(b.time_flow_start_ns[i]) && q.filter.matches(b, i)
 }
 
+/// Sets `sel` to which rows of `b` the query selects (the batch form of [`selected`]).
+fn select(q: &Query, b: &FlowBatch, sel: &mut Vec<bool>) {
+    sel.clear();
+    sel.resize(b.len(), true);
+    if !q.range.is_all() {
+        let r = q.range;
+        for (s, &t) in sel.iter_mut().zip(&b.time_flow_start_ns) {
+            *s &= r.contains(t);
+        }
+    }
+    q.filter.refine(b, sel);
+}
+
 /// The files a cached query reads: those wholly inside the range (cacheable) and those it
 /// cuts through (scanned with the range applied).
 struct Split {
@@ -834,16 +847,13 @@ impl Engine for Embedded {
         let out = self.store.scan(
             q.range,
             &cols,
-            || StatAcc::new(key),
-            |acc, b| {
-                for i in 0..b.len() {
-                    if selected(q, b, i) {
-                        acc.add_row(b, i);
-                    }
-                }
+            || (StatAcc::new(key), Vec::new()),
+            |(acc, sel), b| {
+                select(q, b, sel);
+                acc.add_selected(b, sel);
             },
         )?;
-        let mut parts = out.parts.into_iter();
+        let mut parts = out.parts.into_iter().map(|(a, _)| a);
         let mut acc = parts.next().unwrap_or_else(|| StatAcc::new(key));
         for p in parts {
             acc.merge(p);
@@ -875,17 +885,16 @@ impl Engine for Embedded {
         let out = self.store.scan(
             q.range,
             &cols,
-            || (AggAcc::new(&keys), Totals::EMPTY),
-            |(acc, t), b| {
-                for i in 0..b.len() {
-                    if selected(q, b, i) {
-                        acc.add_row(b, i);
-                        t.add(b, i);
-                    }
+            || (AggAcc::new(&keys), Totals::EMPTY, Vec::new()),
+            |(acc, t, sel), b| {
+                select(q, b, sel);
+                for (i, _) in sel.iter().enumerate().filter(|(_, s)| **s) {
+                    acc.add_row(b, i);
+                    t.add(b, i);
                 }
             },
         )?;
-        let mut parts = out.parts.into_iter();
+        let mut parts = out.parts.into_iter().map(|(a, t, _)| (a, t));
         let (mut acc, mut tot) = parts
             .next()
             .unwrap_or_else(|| (AggAcc::new(&keys), Totals::EMPTY));

@@ -286,7 +286,8 @@ macro_rules! flow_schema {
                 let n = self.len();
                 $(
                     if self.$field.len() != n && names.contains(&$name) {
-                        self.$field = vec![<$ty>::default(); n];
+                        self.$field.clear();
+                        self.$field.resize(n, <$ty>::default());
                     }
                 )*
             }
@@ -371,15 +372,28 @@ macro_rules! flow_schema {
             /// absent) so that [`FlowBatch::len`] is right.
             pub fn from_record_batch(rb: &arrow_array::RecordBatch) -> Result<FlowBatch, String> {
                 let mut b = FlowBatch::default();
+                b.refill_from_record_batch(rb)?;
+                Ok(b)
+            }
+
+            /// [`FlowBatch::from_record_batch`] into this batch, reusing its buffers: a scan
+            /// converting batch after batch then allocates (and the kernel zeroes) no new
+            /// memory per batch. Columns absent from `rb` are left empty.
+            pub fn refill_from_record_batch(
+                &mut self,
+                rb: &arrow_array::RecordBatch,
+            ) -> Result<(), String> {
                 $(
-                    if let Some(c) = rb.column_by_name($name) {
-                        b.$field = arrow::from::$kind(c.as_ref(), $name)?;
+                    match rb.column_by_name($name) {
+                        Some(c) => arrow::from::$kind(c.as_ref(), $name, &mut self.$field)?,
+                        None => self.$field.clear(),
                     }
                 )*
-                if b.flow_type.len() != rb.num_rows() {
-                    b.flow_type = vec![0; rb.num_rows()];
+                if self.flow_type.len() != rb.num_rows() {
+                    self.flow_type.clear();
+                    self.flow_type.resize(rb.num_rows(), 0);
                 }
-                Ok(b)
+                Ok(())
             }
         }
     };
@@ -828,12 +842,14 @@ pub mod arrow {
 
         macro_rules! primitive {
             ($($kind:ident: $t:ty = $arr:ty;)*) => { $(
-                pub(crate) fn $kind(a: &dyn Array, name: &str) -> Result<Vec<$t>, String> {
+                pub(crate) fn $kind(a: &dyn Array, name: &str, out: &mut Vec<$t>) -> Result<(), String> {
                     let p = a
                         .as_any()
                         .downcast_ref::<$arr>()
                         .ok_or_else(|| mismatch(a, name, stringify!($t)))?;
-                    Ok(p.values().to_vec())
+                    out.clear();
+                    out.extend_from_slice(p.values());
+                    Ok(())
                 }
             )* };
         }
@@ -850,44 +866,64 @@ pub mod arrow {
             DstNet: u8 = UInt8Array;
         }
 
-        pub(crate) fn Addr(a: &dyn Array, name: &str) -> Result<Vec<super::super::Addr>, String> {
+        pub(crate) fn Addr(
+            a: &dyn Array,
+            name: &str,
+            out: &mut Vec<super::super::Addr>,
+        ) -> Result<(), String> {
             let p = a
                 .as_any()
                 .downcast_ref::<FixedSizeBinaryArray>()
                 .filter(|p| p.value_length() == 16)
                 .ok_or_else(|| mismatch(a, name, "FixedSizeBinary(16)"))?;
+            out.clear();
+            out.reserve(p.len());
+            // A slice's value buffer is its own window: one pass over whole 16-byte values.
+            if p.null_count() == 0
+                && let Some(data) = p.value_data().get(..p.len() * 16)
+            {
+                out.extend(data.chunks_exact(16).map(|c| {
+                    let mut x = [0u8; 16];
+                    x.copy_from_slice(c);
+                    x
+                }));
+                return Ok(());
+            }
             // `value(i)` honours the array's offset (a sliced array shares its parent's buffer).
-            let mut out = Vec::with_capacity(p.len());
             for i in 0..p.len() {
                 let mut x = [0u8; 16];
                 x.copy_from_slice(p.value(i));
                 out.push(x);
             }
-            Ok(out)
+            Ok(())
         }
 
-        pub(crate) fn Coord(a: &dyn Array, name: &str) -> Result<Vec<i32>, String> {
+        pub(crate) fn Coord(a: &dyn Array, name: &str, out: &mut Vec<i32>) -> Result<(), String> {
             let p = a
                 .as_any()
                 .downcast_ref::<Float64Array>()
                 .ok_or_else(|| mismatch(a, name, "Float64"))?;
-            Ok(p.values()
-                .iter()
-                .map(|&d| super::super::coord_from_degrees(d))
-                .collect())
+            out.clear();
+            out.extend(
+                p.values()
+                    .iter()
+                    .map(|&d| super::super::coord_from_degrees(d)),
+            );
+            Ok(())
         }
 
         /// Text columns: a dictionary interns only its distinct values; plain string arrays
         /// (another writer's file) intern every row.
-        pub(crate) fn Text(a: &dyn Array, name: &str) -> Result<Vec<u32>, String> {
+        pub(crate) fn Text(a: &dyn Array, name: &str, out: &mut Vec<u32>) -> Result<(), String> {
             use arrow_array::types::Int32Type;
-            if let Some(d) = a.as_any().downcast_ref::<DictionaryArray<UInt32Type>>() {
-                return dictionary(d, name);
-            }
-            if let Some(d) = a.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
-                return dictionary(d, name);
-            }
-            strings(a, name)
+            *out = if let Some(d) = a.as_any().downcast_ref::<DictionaryArray<UInt32Type>>() {
+                dictionary(d, name)?
+            } else if let Some(d) = a.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
+                dictionary(d, name)?
+            } else {
+                strings(a, name)?
+            };
+            Ok(())
         }
 
         /// Symbols of a dictionary column: its values interned once, then one index per row

@@ -124,9 +124,13 @@ fn read_file(
         .with_batch_size(64 * 1024)
         .build()
         .map_err(corrupt)?;
+    // One batch refilled per Arrow batch: fresh buffers each time cost ~12% of a
+    // statistic's time in page faults (perf, `flowsight query -s srcip/bytes`).
+    let mut b = FlowBatch::default();
     for rb in reader {
         let rb = rb.map_err(|e| FileError::Corrupt(e.to_string()))?;
-        let mut b = FlowBatch::from_record_batch(&rb).map_err(FileError::Corrupt)?;
+        b.refill_from_record_batch(&rb)
+            .map_err(FileError::Corrupt)?;
         // Files written before a column existed read it as its default.
         b.fill_missing(columns);
         report.rows_read += b.len() as u64;
