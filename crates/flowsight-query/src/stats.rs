@@ -363,8 +363,9 @@ pub struct StatAcc {
     acc: FxHashMap<u128, Sums>,
     totals: (u64, u64, u64),
     keys: Vec<u128>,
-    // Keys of at most 16 bits (ports, protocols, flags) are summed by batch in a table
-    // indexed by the key, then folded into `acc`: no hashing per row.
+    // Keys of at most 16 bits (ports, protocols, flags) are summed in a table indexed by
+    // the key (`touched` lists the keys in it), folded into `acc` when read: no hashing
+    // per row, nor per batch (a batch can hold tens of thousands of ports).
     dense: Vec<Sums>,
     touched: Vec<u16>,
 }
@@ -452,13 +453,6 @@ impl StatAcc {
             }
             s.add(b, i);
         }
-        for k in self.touched.drain(..) {
-            let s = std::mem::replace(&mut self.dense[usize::from(k)], Sums::EMPTY);
-            self.acc
-                .entry(u128::from(k))
-                .or_insert(Sums::EMPTY)
-                .merge(&s);
-        }
     }
 
     /// Adds row `i` of `b` (already known to match).
@@ -484,7 +478,9 @@ impl StatAcc {
     }
 
     /// Folds another partial accumulator of the same key into this one.
-    pub fn merge(&mut self, other: StatAcc) {
+    pub fn merge(&mut self, mut other: StatAcc) {
+        self.settle();
+        other.settle();
         self.totals.0 += other.totals.0;
         self.totals.1 += other.totals.1;
         self.totals.2 += other.totals.2;
@@ -495,12 +491,35 @@ impl StatAcc {
 
     /// Folds a shared partial accumulator (a cached per-file one) into this one.
     pub fn merge_ref(&mut self, other: &StatAcc) {
+        self.settle();
         self.totals.0 += other.totals.0;
         self.totals.1 += other.totals.1;
         self.totals.2 += other.totals.2;
-        for (k, o) in &other.acc {
-            self.acc.entry(*k).or_insert(Sums::EMPTY).merge(o);
+        for (k, o) in other.entries() {
+            self.acc.entry(k).or_insert(Sums::EMPTY).merge(o);
         }
+    }
+
+    /// Moves the direct table's sums into the map.
+    fn settle(&mut self) {
+        for k in self.touched.drain(..) {
+            if let Some(d) = self.dense.get_mut(usize::from(k)) {
+                let s = std::mem::replace(d, Sums::EMPTY);
+                self.acc
+                    .entry(u128::from(k))
+                    .or_insert(Sums::EMPTY)
+                    .merge(&s);
+            }
+        }
+    }
+
+    /// Every key's sums: the map's, then the direct table's (a key may be in both).
+    fn entries(&self) -> impl Iterator<Item = (u128, &Sums)> {
+        let dense = self
+            .touched
+            .iter()
+            .filter_map(|&k| Some((u128::from(k), self.dense.get(usize::from(k))?)));
+        self.acc.iter().map(|(k, s)| (*k, s)).chain(dense)
     }
 
     /// Flows, packets and bytes of every row added, and the time they span.
@@ -509,7 +528,7 @@ impl StatAcc {
         s.flows = self.totals.0;
         s.packets = self.totals.1;
         s.bytes = self.totals.2;
-        for v in self.acc.values() {
+        for (_, v) in self.entries() {
             s.first_ns = s.first_ns.min(v.first_ns);
             s.last_ns = s.last_ns.max(v.last_ns);
         }
@@ -518,6 +537,7 @@ impl StatAcc {
 
     /// Releases spare capacity (before the accumulator is kept for long).
     pub fn shrink_to_fit(&mut self) {
+        self.settle();
         self.acc.shrink_to_fit();
         self.keys.shrink_to_fit();
         self.dense = Vec::new();
@@ -526,16 +546,21 @@ impl StatAcc {
 
     /// Distinct values so far.
     pub fn len(&self) -> usize {
+        let only_dense = self.touched.iter();
         self.acc.len()
+            + only_dense
+                .filter(|&&k| !self.acc.contains_key(&u128::from(k)))
+                .count()
     }
 
     /// Whether no value was seen.
     pub fn is_empty(&self) -> bool {
-        self.acc.is_empty()
+        self.acc.is_empty() && self.touched.is_empty()
     }
 
     /// The top `n` rows by `order` (ties broken by the key, so output is stable).
-    pub fn finish(self, order: Order, n: usize) -> Stat {
+    pub fn finish(mut self, order: Order, n: usize) -> Stat {
+        self.settle();
         let key = self.key;
         let row = |k: u128, s: &Sums| Row {
             value: String::new(),
@@ -738,7 +763,25 @@ mod tests {
                 batched.add_selected(b, &sel);
             }
             assert!(rows.len() > 1, "{key}");
+            assert_eq!(batched.len(), rows.len(), "{key}");
             assert_eq!(batched.sums(), rows.sums(), "{key}");
+            // Partial accumulators (threads, cached files) merged either way.
+            let (mut first, mut rest) = (StatAcc::new(key), StatAcc::new(key));
+            for (bi, b) in batches.iter().enumerate() {
+                let sel: Vec<bool> = (0..b.len()).map(|i| (i + bi) % 3 != 0).collect();
+                if bi == 0 { &mut first } else { &mut rest }.add_selected(b, &sel);
+            }
+            let mut by_ref = first.clone();
+            by_ref.merge_ref(&rest);
+            first.merge(rest);
+            for m in [first, by_ref] {
+                assert_eq!(m.len(), rows.len(), "{key}");
+                let (a, b) = (
+                    m.finish(Order::Flows, 100_000),
+                    rows.clone().finish(Order::Flows, 100_000),
+                );
+                assert_eq!(a.rows, b.rows, "{key}");
+            }
             let (a, b) = (
                 batched.finish(Order::Bytes, 100_000),
                 rows.finish(Order::Bytes, 100_000),
