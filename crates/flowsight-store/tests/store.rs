@@ -675,7 +675,7 @@ fn repeated_addresses_are_dictionary_encoded_and_read_back_exactly() {
         let mut b = addressed(n as usize, seed);
         for i in 0..b.len() {
             let k = (i as u64 / 7 * 31 + seed) % 300;
-            b.src_addr[i] = if k % 4 == 0 {
+            b.src_addr[i] = if k.is_multiple_of(4) {
                 addr_from_ip(IpAddr::V6(std::net::Ipv6Addr::from(
                     0x2001_0db8_u128 << 96 | u128::from(k),
                 )))
