@@ -423,11 +423,7 @@ impl StatAcc {
             StatKey::OutIf => self.hashed(b, sel, |i| u128::from(b.out_if[i])),
             StatKey::Text(..) => {
                 for (i, _) in sel.iter().enumerate().filter(|(_, s)| **s) {
-                    self.keys.clear();
-                    key_values(b, i, self.key, &mut self.keys);
-                    for &k in &self.keys {
-                        self.acc.entry(k).or_insert(Sums::EMPTY).add(b, i);
-                    }
+                    self.add_keys(b, i);
                 }
             }
         }
@@ -461,6 +457,12 @@ impl StatAcc {
         self.totals.0 += 1;
         self.totals.1 += b.packets[i];
         self.totals.2 += b.bytes[i];
+        self.add_keys(b, i);
+    }
+
+    /// Adds row `i` of `b` to the sums of its key values (not to the totals).
+    #[inline]
+    fn add_keys(&mut self, b: &FlowBatch, i: usize) {
         self.keys.clear();
         key_values(b, i, self.key, &mut self.keys);
         for &k in &self.keys {
