@@ -443,11 +443,11 @@ impl AddrTable {
     }
 }
 
-/// The codec the text chunks use for a file written with `codec`: zstd as asked, anything
-/// else uncompressed (the keys are bit-packed already; lz4 would gain little).
+/// The codec these chunks use when `codec` is asked: zstd and LZ4 (raw blocks) as asked,
+/// anything else uncompressed.
 pub(crate) fn chunk_codec(codec: Compression) -> Compression {
     match codec {
-        Compression::ZSTD(_) => codec,
+        Compression::ZSTD(_) | Compression::LZ4_RAW => codec,
         _ => Compression::UNCOMPRESSED,
     }
 }
@@ -460,8 +460,11 @@ thread_local! {
 }
 
 fn compress(codec: Compression, data: Vec<u8>) -> Result<Bytes, ParquetError> {
-    let Compression::ZSTD(level) = codec else {
-        return Ok(Bytes::from(data));
+    let level = match codec {
+        Compression::ZSTD(level) => level,
+        // Parquet's LZ4_RAW is one LZ4 block, no frame (`Compression.md`).
+        Compression::LZ4_RAW => return Ok(Bytes::from(lz4_flex::block::compress(&data))),
+        _ => return Ok(Bytes::from(data)),
     };
     let level = level.compression_level();
     let err = |e: std::io::Error| ParquetError::External(Box::new(e));
