@@ -262,12 +262,13 @@ fn encode(
                 rg.append_column(&c.bytes, c.close)?;
                 continue;
             }
-            // Addresses: dictionary or PLAIN pages from the value buffers, where nothing else
-            // is asked of the column (arrow's dictionary, statistics: arrow-rs does those).
+            // Addresses: dictionary or PLAIN pages from the value buffers, where no
+            // statistics are asked (arrow-rs does those). In compacted files too: arrow-rs
+            // never dictionary-encodes a FIXED_LEN_BYTE_ARRAY column in Parquet 1.0 files
+            // (`has_dictionary_support`), so they had none before.
             if textcol::handles_fixed(field.data_type())
                 && let Some(descr) = pschema.columns().get(ci)
                 && let path = descr.path()
-                && !props.dictionary_enabled(path)
                 && props.statistics_enabled(path) == EnabledStatistics::None
                 && let Some(c) = textcol::encode_fixed(
                     descr.clone(),
