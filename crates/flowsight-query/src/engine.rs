@@ -843,16 +843,31 @@ impl Engine for Embedded {
             let (acc, report) = self.stat_cached(cache, q, key)?;
             return Ok((acc.finish(order, n), report));
         }
-        let cols = columns(q, &key_columns(key));
-        let out = self.store.scan(
-            q.range,
-            &cols,
-            || (StatAcc::new(key), Vec::new()),
-            |(acc, sel), b| {
-                select(q, b, sel);
-                acc.add_selected(b, sel);
-            },
-        )?;
+        let out = match StatAcc::dict_column(key) {
+            // An address key is read as its files' dictionaries where they have them.
+            Some(k) => self.store.scan_keyed(
+                q.range,
+                &columns(q, &[]),
+                k,
+                || (StatAcc::new(key), Vec::new()),
+                |(acc, sel), b, keys| {
+                    select(q, b, sel);
+                    match keys {
+                        Some(d) => acc.add_selected_dict(b, sel, &d.keys, &d.values, d.generation),
+                        None => acc.add_selected(b, sel),
+                    }
+                },
+            )?,
+            None => self.store.scan(
+                q.range,
+                &columns(q, &key_columns(key)),
+                || (StatAcc::new(key), Vec::new()),
+                |(acc, sel), b| {
+                    select(q, b, sel);
+                    acc.add_selected(b, sel);
+                },
+            )?,
+        };
         let mut parts = out.parts.into_iter().map(|(a, _)| a);
         let mut acc = parts.next().unwrap_or_else(|| StatAcc::new(key));
         for p in parts {

@@ -32,6 +32,7 @@
 //! # Ok::<(), flowsight_store::StoreError>(())
 //! ```
 
+mod dictkeys;
 mod files;
 mod maintenance;
 mod rollup;
@@ -42,7 +43,7 @@ mod write;
 pub use files::{FileKind, FileMeta, partition_dir};
 pub use maintenance::{CompactOptions, CompactReport, RetentionReport, compact, enforce_retention};
 pub use rollup::{Rollup, RollupKey, RollupSums, Tier};
-pub use scan::{ScanOutput, ScanReport};
+pub use scan::{DictKeys, ScanOutput, ScanReport};
 pub use write::{Codec, Prepared, WriteOptions};
 
 use std::path::{Path, PathBuf};
@@ -231,7 +232,32 @@ impl Store {
         fold: impl Fn(&mut A, usize, &flowsight_schema::FlowBatch) + Sync,
         done: impl Fn(&mut A, usize, bool) + Sync,
     ) -> Result<ScanOutput<A>, StoreError> {
-        scan::scan_list(self, 0, files, range, columns, init, fold, done)
+        scan::scan_list(
+            self,
+            0,
+            files,
+            range,
+            columns,
+            None,
+            init,
+            |a, i, b, _| fold(a, i, b),
+            done,
+        )
+    }
+
+    /// Like [`Store::scan`], and the address column `key` (`src_addr`, `dst_addr`,
+    /// `sampler_address`, `next_hop`, `bgp_next_hop`) is read too: as [`DictKeys`] from
+    /// files whose chunks of it are all dictionary-encoded (the batch's own column is then
+    /// filled only if `columns` names it), as the batch's column from other files (`None`).
+    pub fn scan_keyed<A: Send>(
+        &self,
+        range: TimeRange,
+        columns: &[&str],
+        key: &str,
+        init: impl Fn() -> A + Sync,
+        fold: impl Fn(&mut A, &flowsight_schema::FlowBatch, Option<&DictKeys>) + Sync,
+    ) -> Result<ScanOutput<A>, StoreError> {
+        scan::scan_keyed(self, range, columns, key, init, fold)
     }
 }
 

@@ -3,14 +3,16 @@
 use crate::files::FileMeta;
 use crate::{Store, StoreError, TimeRange, io_err};
 use arrow_array::{Array, BooleanArray, RecordBatch, UInt64Array};
-use flowsight_schema::FlowBatch;
+use flowsight_schema::{Addr, FlowBatch};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowPredicateFn, ParquetRecordBatchReaderBuilder, RowFilter};
+use parquet::basic::Encoding;
+use parquet::file::metadata::ColumnChunkMetaData;
 use parquet::file::statistics::Statistics;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// What a scan read and skipped.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,6 +40,60 @@ pub struct ScanOutput<A> {
     pub report: ScanReport,
 }
 
+/// An address column read as its file's dictionary: per row, an index into `values`.
+///
+/// Dictionary-encoded chunks (what the store writes for addresses that repeat) are read
+/// this way when a scan asks for a key column: a statistic sums per index and looks each
+/// distinct address up once per file instead of once per row.
+#[derive(Debug, Default)]
+pub struct DictKeys {
+    /// Per row of the batch, an index into `values` (always in bounds).
+    pub keys: Vec<u32>,
+    /// The file's dictionaries (one per row group, concatenated: a value may repeat).
+    pub values: Vec<Addr>,
+    /// Changes with `values` (another file); equal generations mean equal dictionaries.
+    pub generation: u64,
+}
+
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+
+impl DictKeys {
+    /// The addresses of the rows, into `out`.
+    fn materialize(&self, out: &mut Vec<Addr>) {
+        out.clear();
+        out.extend(self.keys.iter().map(|&k| self.values[k as usize]));
+    }
+}
+
+/// Whether every data page of `c` is dictionary-encoded (then arrow-rs hands out the
+/// dictionary and keys as they are; a chunk that fell back to PLAIN would be re-encoded).
+fn all_dictionary(c: &ColumnChunkMetaData) -> bool {
+    if c.dictionary_page_offset().is_none() {
+        return false;
+    }
+    let dict = |e: Encoding| matches!(e, Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY);
+    if let Some(mask) = c.page_encoding_stats_mask() {
+        return mask.is_only(Encoding::RLE_DICTIONARY) || mask.is_only(Encoding::PLAIN_DICTIONARY);
+    }
+    c.page_encoding_stats().is_some_and(|stats| {
+        stats
+            .iter()
+            .all(|s| s.page_type == parquet::basic::PageType::DICTIONARY_PAGE || dict(s.encoding))
+    })
+}
+
+/// The batch's address column `name`, for the address columns a scan can read as keys.
+fn addr_column<'a>(b: &'a mut FlowBatch, name: &str) -> Option<&'a mut Vec<Addr>> {
+    match name {
+        "src_addr" => Some(&mut b.src_addr),
+        "dst_addr" => Some(&mut b.dst_addr),
+        "sampler_address" => Some(&mut b.sampler_address),
+        "next_hop" => Some(&mut b.next_hop),
+        "bgp_next_hop" => Some(&mut b.bgp_next_hop),
+        _ => None,
+    }
+}
+
 enum FileError {
     Vanished,
     Corrupt(String),
@@ -51,11 +107,15 @@ fn stat_range(s: &Statistics) -> Option<(u64, u64)> {
     }
 }
 
+/// Reads one file. With `key` (an address column), that column is also read, as
+/// [`DictKeys`] where every selected chunk of it is dictionary-encoded (the batch's column
+/// is then filled only if `columns` names it), else as plain values like the others.
 fn read_file(
     path: &Path,
     range: TimeRange,
     columns: &[&str],
-    f: &mut dyn FnMut(&FlowBatch),
+    key: Option<&str>,
+    f: &mut dyn FnMut(&FlowBatch, Option<&DictKeys>),
     report: &mut ScanReport,
 ) -> Result<(), FileError> {
     let file = match File::open(path) {
@@ -64,12 +124,15 @@ fn read_file(
         Err(e) => return Err(FileError::Corrupt(e.to_string())),
     };
     let corrupt = |e: parquet::errors::ParquetError| FileError::Corrupt(e.to_string());
+    let handle = file.try_clone().map(Arc::new);
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(corrupt)?;
     let meta = builder.metadata().clone();
     let schema = meta.file_metadata().schema_descr();
+    let key = key.filter(|k| addr_column(&mut FlowBatch::default(), k).is_some());
+    let key_leaf = key.and_then(|k| schema.columns().iter().position(|c| c.name() == k));
     let mut leaves = Vec::new();
     for (i, c) in schema.columns().iter().enumerate() {
-        if columns.contains(&c.name()) {
+        if columns.contains(&c.name()) || Some(i) == key_leaf {
             leaves.push(i);
         }
     }
@@ -104,6 +167,36 @@ fn read_file(
     if groups.is_empty() {
         return Ok(());
     }
+    // The key column as its dictionaries and indices, where every chunk read is
+    // dictionary-encoded and whole groups are read (a range cutting a group selects rows,
+    // which the indices would have to follow); the column then leaves arrow-rs's
+    // projection. Anything unexpected falls back to reading it as plain values.
+    let mut file_keys = Vec::new();
+    let mut keys = DictKeys::default();
+    let as_keys = match (key, key_leaf, &handle) {
+        (Some(k), Some(c), Ok(h))
+            if !cut
+                && groups
+                    .iter()
+                    .all(|&g| all_dictionary(meta.row_group(g).column(c))) =>
+        {
+            crate::dictkeys::read(h, &meta, &groups, c, &mut file_keys, &mut keys.values)
+                .map(|()| (k, c))
+        }
+        _ => None,
+    };
+    if let Some((_, c)) = as_keys {
+        keys.generation = GENERATION.fetch_add(1, Ordering::Relaxed);
+        leaves.retain(|&l| l != c);
+        if leaves.is_empty() {
+            leaves.extend(
+                schema
+                    .columns()
+                    .iter()
+                    .position(|c| c.name() == "flow_type"),
+            );
+        }
+    }
     let mask = ProjectionMask::leaves(schema, leaves);
     let mut builder = builder;
     if let (true, Some(c)) = (cut, start_col) {
@@ -136,14 +229,28 @@ fn read_file(
     // One batch refilled per Arrow batch: fresh buffers each time cost ~12% of a
     // statistic's time in page faults (perf, `flowsight query -s srcip/bytes`).
     let mut b = FlowBatch::default();
+    let mut at = 0usize;
     for rb in reader {
         let rb = rb.map_err(|e| FileError::Corrupt(e.to_string()))?;
         b.refill_from_record_batch(&rb)
             .map_err(FileError::Corrupt)?;
+        if let Some((k, _)) = as_keys {
+            let rows = file_keys.get(at..at + rb.num_rows()).ok_or_else(|| {
+                FileError::Corrupt(format!("column {k} has fewer rows than the others"))
+            })?;
+            at += rows.len();
+            keys.keys.clear();
+            keys.keys.extend_from_slice(rows);
+            if columns.contains(&k)
+                && let Some(col) = addr_column(&mut b, k)
+            {
+                keys.materialize(col);
+            }
+        }
         // Files written before a column existed read it as its default.
         b.fill_missing(columns);
         report.rows_read += b.len() as u64;
-        f(&b);
+        f(&b, as_keys.is_some().then_some(&keys));
     }
     Ok(())
 }
@@ -194,8 +301,36 @@ pub(crate) fn scan<A: Send>(
         &files,
         range,
         columns,
+        None,
         init,
-        |a, _, b| fold(a, b),
+        |a, _, b, _| fold(a, b),
+        |_, _, _| {},
+    )
+}
+
+pub(crate) fn scan_keyed<A: Send>(
+    store: &Store,
+    range: TimeRange,
+    columns: &[&str],
+    key: &str,
+    init: impl Fn() -> A + Sync,
+    fold: impl Fn(&mut A, &FlowBatch, Option<&DictKeys>) + Sync,
+) -> Result<ScanOutput<A>, StoreError> {
+    let all = store.files()?;
+    let files: Vec<FileMeta> = all
+        .iter()
+        .filter(|f| range.is_all() || range.overlaps(f.min_start, f.max_start))
+        .cloned()
+        .collect();
+    scan_list(
+        store,
+        all.len(),
+        &files,
+        range,
+        columns,
+        Some(key),
+        init,
+        |a, _, b, k| fold(a, b, k),
         |_, _, _| {},
     )
 }
@@ -211,8 +346,9 @@ pub(crate) fn scan_list<A: Send>(
     files: &[FileMeta],
     range: TimeRange,
     columns: &[&str],
+    key: Option<&str>,
     init: impl Fn() -> A + Sync,
-    fold: impl Fn(&mut A, usize, &FlowBatch) + Sync,
+    fold: impl Fn(&mut A, usize, &FlowBatch, Option<&DictKeys>) + Sync,
     done: impl Fn(&mut A, usize, bool) + Sync,
 ) -> Result<ScanOutput<A>, StoreError> {
     let threads = std::thread::available_parallelism()
@@ -232,8 +368,8 @@ pub(crate) fn scan_list<A: Send>(
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(fm) = files.get(i) else { break };
-                        let mut cb = |b: &FlowBatch| fold(&mut acc, i, b);
-                        let ok = match read_file(&fm.path, range, columns, &mut cb, &mut rep) {
+                        let mut cb = |b: &FlowBatch, k: Option<&DictKeys>| fold(&mut acc, i, b, k);
+                        let ok = match read_file(&fm.path, range, columns, key, &mut cb, &mut rep) {
                             Ok(()) => {
                                 rep.files_read += 1;
                                 true

@@ -729,3 +729,111 @@ fn repeated_addresses_are_dictionary_encoded_and_read_back_exactly() {
         }
     }
 }
+
+/// `(bytes, address)` of every flow a keyed scan of `key` hands out, and how many batches
+/// came as dictionary keys and as plain columns.
+fn keyed_pairs(s: &Store, key: &str, with_column: bool) -> (Vec<(u64, [u8; 16])>, usize, usize) {
+    let mut cols = vec!["bytes"];
+    if with_column {
+        cols.push(key);
+    }
+    let out = s
+        .scan_keyed(
+            TimeRange::ALL,
+            &cols,
+            key,
+            || (Vec::new(), 0, 0),
+            |(pairs, keyed, plain), b, keys| {
+                let col = match key {
+                    "src_addr" => &b.src_addr,
+                    _ => &b.next_hop,
+                };
+                match keys {
+                    Some(d) => {
+                        *keyed += 1;
+                        assert_eq!(d.keys.len(), b.len());
+                        for (i, &k) in d.keys.iter().enumerate() {
+                            let v = d.values[k as usize];
+                            if with_column {
+                                assert_eq!(col[i], v, "materialized column");
+                            }
+                            pairs.push((b.bytes[i], v));
+                        }
+                    }
+                    None => {
+                        *plain += 1;
+                        pairs.extend(b.bytes.iter().copied().zip(col.iter().copied()));
+                    }
+                }
+            },
+        )
+        .unwrap();
+    assert!(out.report.quarantined.is_empty(), "{:?}", out.report);
+    let mut all = (Vec::new(), 0, 0);
+    for (mut p, k, n) in out.parts {
+        all.0.append(&mut p);
+        all.1 += k;
+        all.2 += n;
+    }
+    all.0.sort();
+    (all.0, all.1, all.2)
+}
+
+#[test]
+fn keyed_scans_read_address_dictionaries_and_plain_columns_alike() {
+    // One file of 300 repeated source addresses over two row groups (dictionary-encoded),
+    // one of distinct ones (PLAIN pages), then both compacted into one file whose row
+    // groups are dictionary-encoded again.
+    let mut repeated = addressed(60_000, 1);
+    for i in 0..repeated.len() {
+        let k = (i as u32 / 5 * 37) % 300;
+        repeated.src_addr[i] = addr_from_ip(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | k)));
+    }
+    let distinct = addressed(10_000, 2);
+    let mut want: Vec<(u64, [u8; 16])> = Vec::new();
+    let mut want_hop: Vec<(u64, [u8; 16])> = Vec::new();
+    for b in [&repeated, &distinct] {
+        want.extend(b.bytes.iter().copied().zip(b.src_addr.iter().copied()));
+        want_hop.extend(b.bytes.iter().copied().zip(b.next_hop.iter().copied()));
+    }
+    want.sort();
+    want_hop.sort();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let opts = WriteOptions {
+        row_group_rows: 40_000,
+        ..WriteOptions::default()
+    };
+    s.write(repeated, T0, &opts).unwrap();
+    s.write(distinct, T0, &opts).unwrap();
+    for with_column in [false, true] {
+        let (got, keyed, plain) = keyed_pairs(&s, "src_addr", with_column);
+        assert!(got == want, "{} of {} flows", got.len(), want.len());
+        assert!(keyed > 0 && plain > 0, "keyed {keyed}, plain {plain}");
+    }
+    // next_hop is distinct per row in both files: plain everywhere.
+    let (got, keyed, _) = keyed_pairs(&s, "next_hop", false);
+    assert_eq!((got == want_hop, keyed), (true, 0));
+    let rep = flowsight_store::compact(
+        &s,
+        &CompactOptions {
+            min_age_ns: 0,
+            target_rows: 1_000_000,
+            max_span_ns: u64::MAX,
+            write: opts,
+        },
+        flowsight_store::now_ns(),
+    )
+    .unwrap();
+    assert_eq!(rep.outputs, 1, "{rep:?}");
+    for with_column in [false, true] {
+        let (got, keyed, _) = keyed_pairs(&s, "src_addr", with_column);
+        assert!(
+            got == want,
+            "compacted: {} of {} flows",
+            got.len(),
+            want.len()
+        );
+        assert!(keyed > 0, "compacted files keep address dictionaries");
+    }
+}
