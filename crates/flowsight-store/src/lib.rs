@@ -69,6 +69,14 @@ pub enum StoreError {
         /// What went wrong.
         message: String,
     },
+    /// A scan worker stopped (a bug): reported rather than answering from part of the data.
+    #[error(
+        "a store scan worker stopped unexpectedly ({message}); the query is not answered from part of the data. Please report this"
+    )]
+    ScanWorker {
+        /// The worker's panic message.
+        message: String,
+    },
     /// The data directory is not a flowsight store.
     #[error(
         "{path} is not a flowsight data directory ({why}); point --data at the directory `flowsight serve` writes"

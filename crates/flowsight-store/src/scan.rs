@@ -400,9 +400,16 @@ pub(crate) fn scan_list<A: Send>(
             .collect();
         handles
             .into_iter()
-            .filter_map(|h| h.join().ok())
-            .collect::<Vec<A>>()
+            .map(|h| h.join())
+            .collect::<Result<Vec<A>, _>>()
     });
+    let parts = parts.map_err(|p| StoreError::ScanWorker {
+        message: p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default(),
+    })?;
     let report = total.into_inner().unwrap_or_default();
     Ok(ScanOutput { parts, report })
 }
