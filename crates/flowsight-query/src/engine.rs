@@ -7,7 +7,7 @@
 
 use crate::aggregate::{AggAcc, AggKey, AggOrder, AggRow, Packed, ordering, rank, render_rows};
 use crate::cache::{AggPrefix, CacheKey, Entry, FileCache, STARTS_KEPT};
-use crate::filter::Expr;
+use crate::filter::{DictColumn, Expr, LeafTables};
 use crate::stats::{Order, Stat, StatAcc, StatKey, VALUE_COLUMNS, key_columns, key_values};
 use flowsight_schema::{FIELDS, FlowBatch};
 use flowsight_store::FileMeta;
@@ -244,6 +244,11 @@ fn selected(q: &Query, b: &FlowBatch, i: usize) -> bool {
 
 /// Sets `sel` to which rows of `b` the query selects (the batch form of [`selected`]).
 fn select(q: &Query, b: &FlowBatch, sel: &mut Vec<bool>) {
+    select_with(q, b, sel, None);
+}
+
+/// [`select`], with the filter's dictionary column given (see [`Expr::refine_with`]).
+fn select_with(q: &Query, b: &FlowBatch, sel: &mut Vec<bool>, dict: Option<&mut DictColumn>) {
     sel.clear();
     sel.resize(b.len(), true);
     if !q.range.is_all() {
@@ -252,7 +257,7 @@ fn select(q: &Query, b: &FlowBatch, sel: &mut Vec<bool>) {
             *s &= r.contains(t);
         }
     }
-    q.filter.refine(b, sel);
+    q.filter.refine_with(b, sel, dict);
 }
 
 /// The files a cached query reads: those wholly inside the range (cacheable) and those it
@@ -843,32 +848,57 @@ impl Engine for Embedded {
             let (acc, report) = self.stat_cached(cache, q, key)?;
             return Ok((acc.finish(order, n), report));
         }
-        let out = match StatAcc::dict_column(key) {
-            // An address key is read as its files' dictionaries where they have them.
-            Some(k) => self.store.scan_keyed(
-                q.range,
-                &columns(q, &[]),
-                k,
-                || (StatAcc::new(key), Vec::new()),
-                |(acc, sel), b, keys| {
-                    select(q, b, sel);
-                    match keys {
-                        Some(d) => acc.add_selected_dict(b, sel, &d.keys, &d.values, d.generation),
-                        None => acc.add_selected(b, sel),
-                    }
-                },
-            )?,
+        // An address key, or the address column the filter tests one value at a time, is
+        // read as its files' dictionaries where they have them: summed per index, tested
+        // per distinct value.
+        let (stat_col, filter_col) = (StatAcc::dict_column(key), q.filter.dict_column());
+        let mut cols = columns(q, &key_columns(key));
+        let out = match stat_col.or(filter_col) {
+            Some(k) => {
+                // The batch's own column is filled only if the filter or the key read it
+                // otherwise (`ip` reads both address columns).
+                let mut read = Vec::new();
+                q.filter.columns(&mut read);
+                let plain = (read.contains(&k) && filter_col != Some(k))
+                    || (key_columns(key).contains(&k) && stat_col != Some(k));
+                cols.retain(|c| *c != k || plain);
+                self.store.scan_keyed(
+                    q.range,
+                    &cols,
+                    k,
+                    || (StatAcc::new(key), Vec::new(), LeafTables::default()),
+                    |(acc, sel, tables), b, keys| {
+                        let Some(d) = keys else {
+                            select(q, b, sel);
+                            return acc.add_selected(b, sel);
+                        };
+                        let mut dict = DictColumn {
+                            column: k,
+                            keys: &d.keys,
+                            values: &d.values,
+                            generation: d.generation,
+                            tables,
+                        };
+                        select_with(q, b, sel, (filter_col == Some(k)).then_some(&mut dict));
+                        if stat_col == Some(k) {
+                            acc.add_selected_dict(b, sel, &d.keys, &d.values, d.generation);
+                        } else {
+                            acc.add_selected(b, sel);
+                        }
+                    },
+                )?
+            }
             None => self.store.scan(
                 q.range,
-                &columns(q, &key_columns(key)),
-                || (StatAcc::new(key), Vec::new()),
-                |(acc, sel), b| {
+                &cols,
+                || (StatAcc::new(key), Vec::new(), LeafTables::default()),
+                |(acc, sel, _), b| {
                     select(q, b, sel);
                     acc.add_selected(b, sel);
                 },
             )?,
         };
-        let mut parts = out.parts.into_iter().map(|(a, _)| a);
+        let mut parts = out.parts.into_iter().map(|(a, _, _)| a);
         let mut acc = parts.next().unwrap_or_else(|| StatAcc::new(key));
         for p in parts {
             acc.merge(p);
@@ -1298,6 +1328,80 @@ mod tests {
                 assert_eq!(warm, want, "{order:?} {range:?} warm");
                 // Only the two files the cut range ends in are read again.
                 assert_eq!(read, if range == whole { 0 } else { 2 }, "{order:?}");
+            }
+        }
+    }
+
+    /// Statistics from the store equal the same statistic computed over all its flows in
+    /// memory, with address keys and address filters read as the files' dictionaries
+    /// (destinations repeat in every file, sources only in the last) or as plain columns
+    /// (other files, and ranges cutting through files).
+    #[test]
+    fn store_statistics_equal_in_memory_ones() {
+        let (_d, st) = store(true);
+        let mut b = FlowBatch::default();
+        for i in 0..3000u64 {
+            b.push(&FlowRecord {
+                src_addr: addr_from_ip(std::net::Ipv4Addr::from((i * 7 % 40) as u32).into()),
+                dst_addr: addr_from_ip(std::net::Ipv4Addr::from((i * 11 % 30) as u32).into()),
+                bytes: 100 + i,
+                packets: 1 + i % 7,
+                proto: [6, 17][(i % 2) as usize],
+                time_flow_start_ns: 1700 * S + i * S / 100,
+                time_flow_end_ns: 1700 * S + i * S / 100 + S,
+                ..FlowRecord::default()
+            });
+        }
+        st.write(b, 1700 * S, &WriteOptions::default()).unwrap();
+        let names: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
+        let parts = st
+            .scan(TimeRange::ALL, &names, FlowBatch::default, |acc, b| {
+                acc.append(&mut b.clone())
+            })
+            .unwrap();
+        let mut all = FlowBatch::default();
+        for mut p in parts.parts {
+            all.append(&mut p);
+        }
+        assert_eq!(all.len(), 39_000);
+        let e = Embedded {
+            store: st,
+            cache: None,
+        };
+        let cut = TimeRange {
+            since: 1030 * S,
+            until: 1720 * S,
+        };
+        for f in [
+            "",
+            "dst net 0.0.0.0/28",
+            "src net 0.0.0.0/27 and dst net 0.0.0.0/28",
+            "not dst ip 0.0.0.7 and proto tcp",
+            "dst ip in [0.0.3.233, 0.0.0.3] or src ip 0.0.0.21",
+            "net 0.0.0.0/28",
+        ] {
+            let filter = crate::filter::parse(f).unwrap();
+            for key in [StatKey::SrcIp, StatKey::DstIp, StatKey::Proto, StatKey::Ip] {
+                for range in [TimeRange::ALL, cut] {
+                    let q = Query {
+                        filter: filter.clone(),
+                        range,
+                    };
+                    let (got, _) = e.stat(&q, key, Order::Bytes, 20).unwrap();
+                    let mut inside = FlowBatch::default();
+                    let idx: Vec<u32> = (0..all.len() as u32)
+                        .filter(|&i| range.contains(all.time_flow_start_ns[i as usize]))
+                        .collect();
+                    inside.append(&mut all.take(&idx));
+                    let want = crate::stats::compute(&inside, &filter, key, Order::Bytes, 20);
+                    assert!(want.totals.0 > 0, "{f}: no flow");
+                    assert_eq!(got.rows, want.rows, "{f} by {key} over {range:?}");
+                    assert_eq!(
+                        (got.totals, got.other),
+                        (want.totals, want.other),
+                        "{f} by {key} over {range:?}"
+                    );
+                }
             }
         }
     }

@@ -29,6 +29,7 @@
 
 use crate::text::TextField;
 use flowsight_schema::{Addr, FlowBatch, addr_from_ip, addr_to_ip, sym};
+use rustc_hash::FxHashMap;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -698,6 +699,45 @@ pub fn parse(input: &str) -> Result<Expr, FilterError> {
     Ok(e)
 }
 
+/// Per filter leaf (by address), a dictionary's generation and which of its values pass.
+pub type LeafTables = FxHashMap<usize, (u64, Vec<bool>)>;
+
+/// An address column of a batch given as a dictionary, for [`Expr::refine_with`]: row
+/// `i` holds `values[keys[i]]`. Keeps, per leaf, which values pass, for as long as the
+/// dictionary's `generation` lasts (a scan's whole file); one per scan worker.
+#[derive(Debug)]
+pub struct DictColumn<'a> {
+    /// The column (`src_addr`, `dst_addr` or `sampler_address`).
+    pub column: &'static str,
+    /// Per row, an index into `values`.
+    pub keys: &'a [u32],
+    /// The distinct addresses.
+    pub values: &'a [Addr],
+    /// Names the dictionary: equal generations come with equal `values`.
+    pub generation: u64,
+    /// Per leaf (by address), the generation and which values pass: kept by the caller
+    /// across batches.
+    pub tables: &'a mut LeafTables,
+}
+
+impl DictColumn<'_> {
+    fn refine(&mut self, leaf: &Expr, sel: &mut [bool]) {
+        let t = self
+            .tables
+            .entry(leaf as *const Expr as usize)
+            .or_insert((0, Vec::new()));
+        if t.0 != self.generation || t.1.len() != self.values.len() {
+            t.1.clear();
+            t.1.extend(self.values.iter().map(|a| leaf.address_leaf_matches(a)));
+            t.0 = self.generation;
+        }
+        let pass = &t.1;
+        for (s, &k) in sel.iter_mut().zip(self.keys) {
+            *s &= pass.get(k as usize).copied().unwrap_or(false);
+        }
+    }
+}
+
 impl Expr {
     /// Whether row `i` of the batch matches.
     pub fn matches(&self, b: &FlowBatch, i: usize) -> bool {
@@ -765,6 +805,64 @@ impl Expr {
     /// `and` narrows in place, `or` and `not` combine with a copy. `sel` holds one entry
     /// per row of `b`.
     pub fn refine(&self, b: &FlowBatch, sel: &mut [bool]) {
+        self.refine_with(b, sel, None);
+    }
+
+    /// The address column (`src_addr`, `dst_addr`, `sampler_address`) that this filter
+    /// reads only through leaves testing one address at a time (`[src|dst] net`,
+    /// `[src|dst] ip`, `router ip`): such a filter can take that column as a file's
+    /// dictionary ([`DictColumn`]) and test each distinct address once.
+    pub fn dict_column(&self) -> Option<&'static str> {
+        // Per column: (used, used only by such leaves).
+        let mut uses = [(false, true); 3];
+        self.address_uses(&mut uses);
+        ["dst_addr", "src_addr", "sampler_address"]
+            .into_iter()
+            .zip([uses[1], uses[0], uses[2]])
+            .find(|(_, (used, only))| *used && *only)
+            .map(|(c, _)| c)
+    }
+
+    fn address_uses(&self, uses: &mut [(bool, bool); 3]) {
+        let mut mark = |i: usize, keyable: bool| {
+            uses[i].0 = true;
+            uses[i].1 &= keyable;
+        };
+        match self {
+            Expr::And(a, c) | Expr::Or(a, c) => {
+                a.address_uses(uses);
+                c.address_uses(uses);
+            }
+            Expr::Not(a) => a.address_uses(uses),
+            Expr::Addr(d, _) | Expr::Net(d, _, _) => match d {
+                Dir::Src => mark(0, true),
+                Dir::Dst => mark(1, true),
+                Dir::Any => {
+                    mark(0, false);
+                    mark(1, false);
+                }
+            },
+            Expr::Router(_) => mark(2, true),
+            _ => {
+                let mut cols = Vec::new();
+                self.columns(&mut cols);
+                for (i, c) in ["src_addr", "dst_addr", "sampler_address"]
+                    .into_iter()
+                    .enumerate()
+                {
+                    if cols.contains(&c) {
+                        mark(i, false);
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`Expr::refine`], with the column `dict.column` given as a dictionary (the batch's
+    /// own column may then be empty): its leaves test each dictionary value once per
+    /// generation and each row by its index. Only for the column [`Expr::dict_column`]
+    /// names.
+    pub fn refine_with(&self, b: &FlowBatch, sel: &mut [bool], mut dict: Option<&mut DictColumn>) {
         fn each<T: Copy>(sel: &mut [bool], col: &[T], f: impl Fn(T) -> bool) {
             for (s, &v) in sel.iter_mut().zip(col) {
                 *s &= f(v);
@@ -786,22 +884,33 @@ impl Expr {
         match self {
             Expr::Any => {}
             Expr::And(a, c) => {
-                a.refine(b, sel);
-                c.refine(b, sel);
+                a.refine_with(b, sel, dict.as_deref_mut());
+                c.refine_with(b, sel, dict);
             }
             Expr::Or(a, c) => {
                 let mut other = sel.to_vec();
-                a.refine(b, sel);
-                c.refine(b, &mut other);
+                a.refine_with(b, sel, dict.as_deref_mut());
+                c.refine_with(b, &mut other, dict);
                 for (x, o) in sel.iter_mut().zip(other) {
                     *x |= o;
                 }
             }
             Expr::Not(a) => {
                 let mut m = sel.to_vec();
-                a.refine(b, &mut m);
+                a.refine_with(b, &mut m, dict);
                 for (x, o) in sel.iter_mut().zip(m) {
                     *x &= !o;
+                }
+            }
+            Expr::Addr(Dir::Src | Dir::Dst, _)
+            | Expr::Net(Dir::Src | Dir::Dst, _, _)
+            | Expr::Router(_)
+                if dict
+                    .as_ref()
+                    .is_some_and(|d| Some(d.column) == self.address_leaf_column()) =>
+            {
+                if let Some(d) = dict {
+                    d.refine(self, sel);
                 }
             }
             Expr::Proto(p) => each(sel, &b.proto, |v| v == *p),
@@ -832,6 +941,25 @@ impl Expr {
                     }
                 }
             }
+        }
+    }
+
+    /// The address column an address leaf tests, and whether `a` passes it.
+    fn address_leaf_column(&self) -> Option<&'static str> {
+        match self {
+            Expr::Addr(Dir::Src, _) | Expr::Net(Dir::Src, _, _) => Some("src_addr"),
+            Expr::Addr(Dir::Dst, _) | Expr::Net(Dir::Dst, _, _) => Some("dst_addr"),
+            Expr::Router(_) => Some("sampler_address"),
+            _ => None,
+        }
+    }
+
+    fn address_leaf_matches(&self, a: &Addr) -> bool {
+        match self {
+            Expr::Addr(_, set) => set.contains(a),
+            Expr::Net(_, net, bits) => u128::from_be_bytes(*a) & mask(*bits) == *net,
+            Expr::Router(r) => a == r,
+            _ => false,
         }
     }
 
@@ -1054,6 +1182,8 @@ mod tests {
             "pps > 10",
             "duration < 1000",
             "router ip 10.1.0.1",
+            "dst ip in [10.1.0.1, 2001:db8:3::1] and not src net 10.0.0.0/15",
+            "not dst net 10.2.0.0/16",
             "inet6 and not (proto icmp or port 53)",
             "not (bytes < 100 or (proto udp and not dst port 53))",
             "(src as 2 or dst as 2) and (in if 1 or out if 1) and flags S",
@@ -1075,6 +1205,63 @@ mod tests {
                 .map(|i| i % 2 == 0 && e.matches(&b, i))
                 .collect();
             assert_eq!(half, want, "{f} on half the rows");
+            // The same with the filter's dictionary column given as a dictionary (the
+            // batch's own column emptied), under two generations of differently ordered
+            // dictionaries with unused values, sharing one table cache.
+            if let Some(col) = e.dict_column() {
+                let mut plain = b.clone();
+                let column = match col {
+                    "src_addr" => std::mem::take(&mut plain.src_addr),
+                    "dst_addr" => std::mem::take(&mut plain.dst_addr),
+                    _ => std::mem::take(&mut plain.sampler_address),
+                };
+                let mut tables = LeafTables::default();
+                for generation in [1, 2] {
+                    let mut values: Vec<Addr> = Vec::new();
+                    for v in &column {
+                        if !values.contains(v) {
+                            values.push(*v);
+                        }
+                    }
+                    values.push([0xfe; 16]);
+                    if generation == 2 {
+                        values.reverse();
+                    }
+                    let keys: Vec<u32> = column
+                        .iter()
+                        .map(|v| values.iter().position(|x| x == v).unwrap_or(0) as u32)
+                        .collect();
+                    let mut dict = DictColumn {
+                        column: col,
+                        keys: &keys,
+                        values: &values,
+                        generation,
+                        tables: &mut tables,
+                    };
+                    let mut sel = vec![true; b.len()];
+                    e.refine_with(&plain, &mut sel, Some(&mut dict));
+                    let want: Vec<bool> = (0..b.len()).map(|i| e.matches(&b, i)).collect();
+                    assert_eq!(
+                        sel, want,
+                        "{f} by {col}'s dictionary, generation {generation}"
+                    );
+                }
+            }
+        }
+        for (f, col) in [
+            ("proto tcp and dst net 10.0.0.0/15", Some("dst_addr")),
+            (
+                "src net 10.1.0.0/16 or dst net 2001:db8:2::/48",
+                Some("dst_addr"),
+            ),
+            ("not src ip 10.3.0.1", Some("src_addr")),
+            ("router ip 10.1.0.1", Some("sampler_address")),
+            // Either side: one dictionary cannot answer it.
+            ("net 10.2.0.0/16", None),
+            ("dst net 10.0.0.0/8 and ip 10.3.0.1", None),
+            ("proto tcp", None),
+        ] {
+            assert_eq!(parse(f).unwrap().dict_column(), col, "{f}");
         }
     }
 
