@@ -1216,21 +1216,13 @@ mod tests {
                     _ => std::mem::take(&mut plain.sampler_address),
                 };
                 let mut tables = LeafTables::default();
+                let (mut keys, mut values) = crate::stats::tests::dictionary(&column, 1);
                 for generation in [1, 2] {
-                    let mut values: Vec<Addr> = Vec::new();
-                    for v in &column {
-                        if !values.contains(v) {
-                            values.push(*v);
-                        }
-                    }
-                    values.push([0xfe; 16]);
                     if generation == 2 {
                         values.reverse();
+                        let last = values.len() as u32 - 1;
+                        keys.iter_mut().for_each(|k| *k = last - *k);
                     }
-                    let keys: Vec<u32> = column
-                        .iter()
-                        .map(|v| values.iter().position(|x| x == v).unwrap_or(0) as u32)
-                        .collect();
                     let mut dict = DictColumn {
                         column: col,
                         keys: &keys,

@@ -795,7 +795,7 @@ impl Stat {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use flowsight_schema::{Addr, FlowRecord, addr_from_ip};
     use std::net::{IpAddr, Ipv4Addr};
@@ -896,7 +896,7 @@ mod tests {
 
     /// A dictionary of `b`'s column: distinct values (first-seen order, then `extra`
     /// unused ones, as a file's dictionary may hold) and each row's index into them.
-    fn dictionary(col: &[Addr], extra: usize) -> (Vec<u32>, Vec<Addr>) {
+    pub(crate) fn dictionary(col: &[Addr], extra: usize) -> (Vec<u32>, Vec<Addr>) {
         let mut values: Vec<Addr> = Vec::new();
         let keys = col
             .iter()

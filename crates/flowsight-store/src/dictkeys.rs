@@ -301,41 +301,15 @@ mod tests {
         assert!(hybrid(&[0xff; 12], 8, 1, &mut out).is_none());
         // Repeated value wider than the bit width.
         assert!(hybrid(&[0x02, 0x05], 2, 1, &mut out).is_none());
-        // Index beyond the dictionary; width byte beyond 32.
+        // Index beyond the dictionary of 9 values; width byte beyond 32; an index in it,
+        // offset by the dictionaries before (5 values).
         let mut keys = Vec::new();
-        assert!(
-            indices(
-                &[4, 0x02, 0x09],
-                Encoding::RLE_DICTIONARY,
-                1,
-                0,
-                9,
-                &mut keys
-            )
-            .is_none()
-        );
-        assert!(
-            indices(
-                &[33, 0x02, 0x01],
-                Encoding::RLE_DICTIONARY,
-                1,
-                0,
-                9,
-                &mut keys
-            )
-            .is_none()
-        );
-        assert!(
-            indices(
-                &[4, 0x02, 0x08],
-                Encoding::RLE_DICTIONARY,
-                1,
-                5,
-                9,
-                &mut keys
-            )
-            .is_some()
-        );
+        let mut one = |page: &[u8], base| {
+            indices(page, Encoding::RLE_DICTIONARY, 1, base, 9, &mut keys).is_some()
+        };
+        assert!(!one(&[4, 0x02, 0x09], 0));
+        assert!(!one(&[33, 0x02, 0x01], 0));
+        assert!(one(&[4, 0x02, 0x08], 5));
         assert_eq!(keys, [13]);
         assert_eq!(uleb128(&[0xe5, 0x8e, 0x26]), Some((624_485, 3)));
     }

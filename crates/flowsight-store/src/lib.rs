@@ -222,7 +222,7 @@ impl Store {
         init: impl Fn() -> A + Sync,
         fold: impl Fn(&mut A, &flowsight_schema::FlowBatch) + Sync,
     ) -> Result<ScanOutput<A>, StoreError> {
-        scan::scan(self, range, columns, init, fold)
+        scan::scan(self, range, columns, None, init, |a, b, _| fold(a, b))
     }
 
     /// Like [`Store::scan`], over a chosen list of files (from [`Store::files`]; the
@@ -265,7 +265,7 @@ impl Store {
         init: impl Fn() -> A + Sync,
         fold: impl Fn(&mut A, &flowsight_schema::FlowBatch, Option<&DictKeys>) + Sync,
     ) -> Result<ScanOutput<A>, StoreError> {
-        scan::scan_keyed(self, range, columns, key, init, fold)
+        scan::scan(self, range, columns, Some(key), init, fold)
     }
 }
 

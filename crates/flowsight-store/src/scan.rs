@@ -282,37 +282,13 @@ pub(crate) fn quarantine(store: &Store, path: &Path, why: &str) -> Option<PathBu
     }
 }
 
+/// Every file whose flows may start inside `range`; with `key`, that address column as
+/// [`DictKeys`] where the files allow (see [`read_file`]).
 pub(crate) fn scan<A: Send>(
     store: &Store,
     range: TimeRange,
     columns: &[&str],
-    init: impl Fn() -> A + Sync,
-    fold: impl Fn(&mut A, &FlowBatch) + Sync,
-) -> Result<ScanOutput<A>, StoreError> {
-    let all = store.files()?;
-    let files: Vec<FileMeta> = all
-        .iter()
-        .filter(|f| range.is_all() || range.overlaps(f.min_start, f.max_start))
-        .cloned()
-        .collect();
-    scan_list(
-        store,
-        all.len(),
-        &files,
-        range,
-        columns,
-        None,
-        init,
-        |a, _, b, _| fold(a, b),
-        |_, _, _| {},
-    )
-}
-
-pub(crate) fn scan_keyed<A: Send>(
-    store: &Store,
-    range: TimeRange,
-    columns: &[&str],
-    key: &str,
+    key: Option<&str>,
     init: impl Fn() -> A + Sync,
     fold: impl Fn(&mut A, &FlowBatch, Option<&DictKeys>) + Sync,
 ) -> Result<ScanOutput<A>, StoreError> {
@@ -328,7 +304,7 @@ pub(crate) fn scan_keyed<A: Send>(
         &files,
         range,
         columns,
-        Some(key),
+        key,
         init,
         |a, _, b, k| fold(a, b, k),
         |_, _, _| {},
