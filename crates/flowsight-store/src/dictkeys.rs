@@ -141,6 +141,23 @@ pub(crate) fn read(
     Some(())
 }
 
+/// Fuzzing entry (not an API): decodes `page` as a dictionary data page of `n` indices
+/// into a dictionary of `dict_len` values after `base` others, and checks what a caller
+/// relies on: on success exactly `n` indices, each in `base..base + dict_len`; on failure
+/// nothing appended.
+#[doc(hidden)]
+pub fn fuzz_indices(page: &[u8], n: usize, base: usize, dict_len: usize) {
+    let mut keys = vec![7];
+    match indices(page, Encoding::RLE_DICTIONARY, n, base, dict_len, &mut keys) {
+        Some(()) => {
+            assert_eq!(keys.len(), n + 1);
+            let (lo, hi) = (base as u64, (base + dict_len) as u64);
+            assert!(keys[1..].iter().all(|&k| (lo..hi).contains(&u64::from(k))));
+        }
+        None => assert_eq!(keys, [7]),
+    }
+}
+
 /// Decodes one data page's `n` dictionary indices (a bit-width byte, then the hybrid),
 /// checks each against the dictionary's `dict_len` values and appends it plus `base`.
 fn indices(

@@ -33,6 +33,8 @@
 //! ```
 
 mod dictkeys;
+#[doc(hidden)]
+pub use dictkeys::fuzz_indices;
 mod files;
 mod maintenance;
 mod rollup;
