@@ -53,7 +53,8 @@ pub(crate) fn read(
         let mut dict_len = None;
         let pages = SerializedPageReader::new(file.clone(), cc, rows, None).ok()?;
         for page in pages {
-            match page.ok()? {
+            // Data pages give where their indices start; the dictionary page is taken here.
+            let (buf, at, num_values, encoding) = match page.ok()? {
                 Page::DictionaryPage {
                     buf,
                     num_values,
@@ -73,6 +74,7 @@ pub(crate) fn read(
                             .map(|c| <Addr>::try_from(c).unwrap_or_default()),
                     );
                     dict_len = Some(n);
+                    continue;
                 }
                 Page::DataPage {
                     buf,
@@ -100,14 +102,7 @@ pub(crate) fn read(
                         }
                         at = 4 + len;
                     }
-                    indices(
-                        buf.get(at..)?,
-                        encoding,
-                        num_values as usize,
-                        base,
-                        dict_len?,
-                        keys,
-                    )?;
+                    (buf, at, num_values, encoding)
                 }
                 Page::DataPageV2 {
                     buf,
@@ -123,16 +118,17 @@ pub(crate) fn read(
                     }
                     let at =
                         (def_levels_byte_len as usize).checked_add(rep_levels_byte_len as usize)?;
-                    indices(
-                        buf.get(at..)?,
-                        encoding,
-                        num_values as usize,
-                        base,
-                        dict_len?,
-                        keys,
-                    )?;
+                    (buf, at, num_values, encoding)
                 }
-            }
+            };
+            indices(
+                buf.get(at..)?,
+                encoding,
+                num_values as usize,
+                base,
+                dict_len?,
+                keys,
+            )?;
         }
         if keys.len() - first_key != rows {
             return None;

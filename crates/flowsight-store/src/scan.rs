@@ -65,8 +65,8 @@ impl DictKeys {
     }
 }
 
-/// Whether every data page of `c` is dictionary-encoded (then arrow-rs hands out the
-/// dictionary and keys as they are; a chunk that fell back to PLAIN would be re-encoded).
+/// Whether every data page of `c` is dictionary-encoded (a chunk that fell back to PLAIN
+/// pages has no indices to hand out).
 fn all_dictionary(c: &ColumnChunkMetaData) -> bool {
     if c.dictionary_page_offset().is_none() {
         return false;
@@ -82,7 +82,16 @@ fn all_dictionary(c: &ColumnChunkMetaData) -> bool {
     })
 }
 
-/// The batch's address column `name`, for the address columns a scan can read as keys.
+/// The address columns a scan can read as keys.
+const KEY_COLUMNS: [&str; 5] = [
+    "src_addr",
+    "dst_addr",
+    "sampler_address",
+    "next_hop",
+    "bgp_next_hop",
+];
+
+/// The batch's address column `name`, one of [`KEY_COLUMNS`].
 fn addr_column<'a>(b: &'a mut FlowBatch, name: &str) -> Option<&'a mut Vec<Addr>> {
     match name {
         "src_addr" => Some(&mut b.src_addr),
@@ -128,23 +137,13 @@ fn read_file(
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(corrupt)?;
     let meta = builder.metadata().clone();
     let schema = meta.file_metadata().schema_descr();
-    let key = key.filter(|k| addr_column(&mut FlowBatch::default(), k).is_some());
+    let key = key.filter(|k| KEY_COLUMNS.contains(k));
     let key_leaf = key.and_then(|k| schema.columns().iter().position(|c| c.name() == k));
     let mut leaves = Vec::new();
     for (i, c) in schema.columns().iter().enumerate() {
         if columns.contains(&c.name()) || Some(i) == key_leaf {
             leaves.push(i);
         }
-    }
-    // Batches need one column to carry their row count; `flow_type` is read only when
-    // asked for or when nothing else is (it cost 4 decompressed bytes a row to every query).
-    if leaves.is_empty()
-        && let Some(i) = schema
-            .columns()
-            .iter()
-            .position(|c| c.name() == "flow_type")
-    {
-        leaves.push(i);
     }
     let start_col = schema
         .columns()
@@ -188,14 +187,16 @@ fn read_file(
     if let Some((_, c)) = as_keys {
         keys.generation = GENERATION.fetch_add(1, Ordering::Relaxed);
         leaves.retain(|&l| l != c);
-        if leaves.is_empty() {
-            leaves.extend(
-                schema
-                    .columns()
-                    .iter()
-                    .position(|c| c.name() == "flow_type"),
-            );
-        }
+    }
+    // Batches need one column to carry their row count; `flow_type` is read only when
+    // asked for or when nothing else is (it cost 4 decompressed bytes a row to every query).
+    if leaves.is_empty() {
+        leaves.extend(
+            schema
+                .columns()
+                .iter()
+                .position(|c| c.name() == "flow_type"),
+        );
     }
     let mask = ProjectionMask::leaves(schema, leaves);
     let mut builder = builder;

@@ -506,6 +506,21 @@ fn enriched(n: usize, seed: u64) -> FlowBatch {
 }
 
 /// The position of the leaf column `name` in a file's schema.
+/// Compacts every flush file now, into files of up to a million rows.
+fn compact_all(s: &Store, write: WriteOptions) -> flowsight_store::CompactReport {
+    flowsight_store::compact(
+        s,
+        &CompactOptions {
+            min_age_ns: 0,
+            target_rows: 1_000_000,
+            max_span_ns: u64::MAX,
+            write,
+        },
+        flowsight_store::now_ns(),
+    )
+    .unwrap()
+}
+
 fn column(md: &parquet::file::metadata::ParquetMetaData, name: &str) -> usize {
     md.file_metadata()
         .schema_descr()
@@ -577,17 +592,7 @@ fn text_columns_round_trip_dictionary_encoded_through_flush_and_compaction() {
         .unwrap();
     want.extend(enriched(50, 4).iter());
     want.sort_by_key(|r| (r.time_flow_start_ns, r.bytes));
-    let rep = flowsight_store::compact(
-        &s,
-        &CompactOptions {
-            min_age_ns: 0,
-            target_rows: 1_000_000,
-            max_span_ns: u64::MAX,
-            write: WriteOptions::default(),
-        },
-        flowsight_store::now_ns(),
-    )
-    .unwrap();
+    let rep = compact_all(&s, WriteOptions::default());
     assert_eq!(rep.inputs, 2, "{rep:?}");
     assert_eq!(all_records(&s), want);
 }
@@ -814,17 +819,7 @@ fn keyed_scans_read_address_dictionaries_and_plain_columns_alike() {
     // next_hop is distinct per row in both files: plain everywhere.
     let (got, keyed, _) = keyed_pairs(&s, "next_hop", false);
     assert_eq!((got == want_hop, keyed), (true, 0));
-    let rep = flowsight_store::compact(
-        &s,
-        &CompactOptions {
-            min_age_ns: 0,
-            target_rows: 1_000_000,
-            max_span_ns: u64::MAX,
-            write: opts,
-        },
-        flowsight_store::now_ns(),
-    )
-    .unwrap();
+    let rep = compact_all(&s, opts);
     assert_eq!(rep.outputs, 1, "{rep:?}");
     for with_column in [false, true] {
         let (got, keyed, _) = keyed_pairs(&s, "src_addr", with_column);
