@@ -490,8 +490,8 @@ impl StatAcc {
                 self.dense(b, sel, |i| b.src_port[i]);
                 self.dense(b, sel, |i| b.dst_port[i]);
             }
-            StatKey::Proto => self.dense(b, sel, |i| u16::from(b.proto[i])),
-            StatKey::Tos => self.dense(b, sel, |i| u16::from(b.ip_tos[i])),
+            StatKey::Proto => self.small(b, sel, &b.proto),
+            StatKey::Tos => self.small(b, sel, &b.ip_tos),
             StatKey::Flags => self.dense(b, sel, |i| b.tcp_flags[i]),
             StatKey::Vlan => self.dense(b, sel, |i| b.src_vlan[i]),
             StatKey::SrcAs => self.hashed(b, sel, |i| u128::from(b.src_as[i])),
@@ -529,6 +529,54 @@ impl StatAcc {
                 self.touched.push(k);
             }
             s.add(b, i);
+        }
+    }
+
+    /// [`StatAcc::dense`] for 8-bit keys, of which a batch has a few (protocols): without
+    /// branches, and over four interleaved tables, so that rows of the same key do not
+    /// each wait for the previous one's sums to reach memory (`-s proto` spent ~3 ns a
+    /// row in the plain loop; perf).
+    fn small(&mut self, b: &FlowBatch, sel: &[bool], keys: &[u8]) {
+        const WAYS: usize = 4;
+        let mut t = [[Sums::EMPTY; 256]; WAYS];
+        let n = sel
+            .len()
+            .min(keys.len())
+            .min(b.packets.len())
+            .min(b.bytes.len())
+            .min(b.time_flow_start_ns.len())
+            .min(b.time_flow_end_ns.len());
+        let rows = sel[..n]
+            .iter()
+            .zip(&keys[..n])
+            .zip(&b.packets[..n])
+            .zip(&b.bytes[..n])
+            .zip(&b.time_flow_start_ns[..n])
+            .zip(&b.time_flow_end_ns[..n]);
+        for (i, (((((&s, &k), &p), &y), &first), &last)) in rows.enumerate() {
+            let m = u64::from(s);
+            let e = &mut t[i % WAYS][usize::from(k)];
+            e.flows += m;
+            e.packets += p * m;
+            e.bytes += y * m;
+            e.first_ns = e.first_ns.min(if s { first } else { u64::MAX });
+            e.last_ns = e.last_ns.max(if s { last } else { 0 });
+        }
+        if self.dense.is_empty() {
+            self.dense = vec![Sums::EMPTY; 1 << 16];
+        }
+        for k in 0..256u16 {
+            for way in &t {
+                let w = &way[usize::from(k)];
+                if w.flows == 0 {
+                    continue;
+                }
+                let d = &mut self.dense[usize::from(k)];
+                if d.flows == 0 {
+                    self.touched.push(k);
+                }
+                d.merge(w);
+            }
         }
     }
 

@@ -150,6 +150,35 @@ pub mod flow_type {
     }
 }
 
+/// A [`FlowBatch`] column's vector, by its Rust element type (see
+/// [`FlowBatch::column_mut`]).
+#[derive(Debug)]
+pub enum ColumnMut<'a> {
+    /// 8-bit numbers.
+    U8(&'a mut Vec<u8>),
+    /// 16-bit numbers.
+    U16(&'a mut Vec<u16>),
+    /// 32-bit numbers (and text symbols).
+    U32(&'a mut Vec<u32>),
+    /// 64-bit numbers.
+    U64(&'a mut Vec<u64>),
+    /// Coordinates.
+    I32(&'a mut Vec<i32>),
+    /// Addresses.
+    Addr(&'a mut Vec<Addr>),
+}
+
+macro_rules! column_mut_from {
+    ($($t:ty => $v:ident,)*) => { $(
+        impl<'a> From<&'a mut Vec<$t>> for ColumnMut<'a> {
+            fn from(v: &'a mut Vec<$t>) -> Self {
+                ColumnMut::$v(v)
+            }
+        }
+    )* };
+}
+column_mut_from! { u8 => U8, u16 => U16, u32 => U32, u64 => U64, i32 => I32, Addr => Addr, }
+
 macro_rules! flow_schema {
     ($( $field:ident : $ty:ty = $kind:ident, $name:literal, $g2:literal, $enr:literal, $desc:literal; )*) => {
         /// One flow record. Generated from the field registry; see [`FIELDS`].
@@ -304,6 +333,16 @@ macro_rules! flow_schema {
             /// enricher can write them by index. Unnamed ones stay as they are.
             pub fn materialize(&mut self, names: &[&str]) {
                 self.fill_missing(names);
+            }
+
+            /// The storage of column `name`, to fill in place (a reader decoding a file's
+            /// pages straight into the batch). Text columns are symbol numbers here, not
+            /// text: a caller decoding values checks [`FieldDef::kind`] first.
+            pub fn column_mut(&mut self, name: &str) -> Option<ColumnMut<'_>> {
+                match name {
+                    $( $name => Some(ColumnMut::from(&mut self.$field)), )*
+                    _ => None,
+                }
             }
 
             /// Shortens the batch to `len` records (drops the rest).

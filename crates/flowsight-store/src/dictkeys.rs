@@ -204,7 +204,7 @@ fn bit_width(max: u32) -> u32 {
 /// (`Encodings.md`): each run starts with a ULEB128 header; an odd header is a bit-packed
 /// run of `header >> 1` groups of 8 values (LSB first), an even one repeats the next
 /// `ceil(width / 8)` little-endian bytes `header >> 1` times.
-fn hybrid(buf: &[u8], width: u32, n: usize, out: &mut Vec<u32>) -> Option<()> {
+pub(crate) fn hybrid(buf: &[u8], width: u32, n: usize, out: &mut Vec<u32>) -> Option<()> {
     let end = out.len().checked_add(n)?;
     out.reserve(n);
     let mask = if width == 32 {
@@ -222,9 +222,11 @@ fn hybrid(buf: &[u8], width: u32, n: usize, out: &mut Vec<u32>) -> Option<()> {
         if header & 1 == 1 {
             let values = count.checked_mul(8)?;
             let bytes = count.checked_mul(width as usize)?;
-            let data = buf.get(at..at.checked_add(bytes)?)?;
+            // The run's bytes must be there; loads may read past them into the page's
+            // next bytes (masked off), which keeps short runs on the one-load path.
+            buf.get(at..at.checked_add(bytes)?)?;
+            unpack(buf.get(at..)?, width, mask, values.min(want), out);
             at += bytes;
-            unpack(data, width, mask, values.min(want), out);
         } else {
             if count == 0 {
                 return None;
@@ -243,29 +245,40 @@ fn hybrid(buf: &[u8], width: u32, n: usize, out: &mut Vec<u32>) -> Option<()> {
 }
 
 /// Appends the first `n` values of `width` bits packed LSB first in `data` (which holds
-/// at least `n * width` bits).
+/// at least `n * width` bits; bytes after them are ignored).
 #[inline]
 fn unpack(data: &[u8], width: u32, mask: u64, n: usize, out: &mut Vec<u32>) {
     let w = width as usize;
-    for j in 0..n {
+    if w == 0 {
+        out.extend(std::iter::repeat_n(0, n));
+        return;
+    }
+    // Value `j` is one 8-byte load (up to 39 bits from a byte) while that load stays
+    // inside `data`: for `j * w <= (len - 8) * 8`. `extend` over a range writes without a
+    // capacity check per value.
+    let fast = match data.len().checked_sub(8) {
+        Some(room) => (room * 8 / w + 1).min(n),
+        None => 0,
+    };
+    out.extend((0..fast).map(|j| {
+        let bit = j * w;
+        let mut x = [0u8; 8];
+        x.copy_from_slice(&data[bit / 8..bit / 8 + 8]);
+        ((u64::from_le_bytes(x) >> (bit % 8)) & mask) as u32
+    }));
+    for j in fast..n {
         let bit = j * w;
         let (byte, shift) = (bit / 8, bit % 8);
-        // Up to 39 bits from `byte` on: one 8-byte load where the buffer allows it.
-        let word = match data.get(byte..byte + 8) {
-            Some(b) => u64::from_le_bytes(b.try_into().unwrap_or_default()),
-            None => {
-                let mut b = [0u8; 8];
-                let tail = data.get(byte..).unwrap_or_default();
-                b[..tail.len()].copy_from_slice(tail);
-                u64::from_le_bytes(b)
-            }
-        };
-        out.push(((word >> shift) & mask) as u32);
+        let mut b = [0u8; 8];
+        let tail = data.get(byte..).unwrap_or_default();
+        let len = tail.len().min(8);
+        b[..len].copy_from_slice(&tail[..len]);
+        out.push(((u64::from_le_bytes(b) >> shift) & mask) as u32);
     }
 }
 
 /// A ULEB128 integer and the bytes it took.
-fn uleb128(buf: &[u8]) -> Option<(u64, usize)> {
+pub(crate) fn uleb128(buf: &[u8]) -> Option<(u64, usize)> {
     let mut v = 0u64;
     for (i, &b) in buf.iter().enumerate().take(10) {
         v |= u64::from(b & 0x7f) << (7 * i);

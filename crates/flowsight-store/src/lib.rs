@@ -35,8 +35,10 @@
 mod dictkeys;
 #[doc(hidden)]
 pub use dictkeys::fuzz_indices;
+pub use pages::fuzz_delta;
 mod files;
 mod maintenance;
+mod pages;
 mod rollup;
 mod scan;
 mod textcol;

@@ -3,7 +3,7 @@
 use crate::files::FileMeta;
 use crate::{Store, StoreError, TimeRange, io_err};
 use arrow_array::{Array, BooleanArray, RecordBatch, UInt64Array};
-use flowsight_schema::{Addr, FlowBatch};
+use flowsight_schema::{Addr, FlowBatch, Physical};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowPredicateFn, ParquetRecordBatchReaderBuilder, RowFilter};
 use parquet::basic::Encoding;
@@ -126,6 +126,7 @@ fn read_file(
     key: Option<&str>,
     f: &mut dyn FnMut(&FlowBatch, Option<&DictKeys>),
     report: &mut ScanReport,
+    scratch: &mut crate::pages::Scratch,
 ) -> Result<(), FileError> {
     let file = match File::open(path) {
         Ok(f) => f,
@@ -170,8 +171,15 @@ fn read_file(
     // dictionary-encoded and whole groups are read (a range cutting a group selects rows,
     // which the indices would have to follow); the column then leaves arrow-rs's
     // projection. Anything unexpected falls back to reading it as plain values.
-    let mut file_keys = Vec::new();
-    let mut keys = DictKeys::default();
+    let crate::pages::Scratch {
+        batch: b,
+        cols,
+        file_keys,
+        keys,
+    } = scratch;
+    file_keys.clear();
+    keys.keys.clear();
+    keys.values.clear();
     let as_keys = match (key, key_leaf, &handle) {
         (Some(k), Some(c), Ok(h))
             if !cut
@@ -179,7 +187,7 @@ fn read_file(
                     .iter()
                     .all(|&g| all_dictionary(meta.row_group(g).column(c))) =>
         {
-            crate::dictkeys::read(h, &meta, &groups, c, &mut file_keys, &mut keys.values)
+            crate::dictkeys::read(h, &meta, &groups, c, file_keys, &mut keys.values)
                 .map(|()| (k, c))
         }
         _ => None,
@@ -187,6 +195,83 @@ fn read_file(
     if let Some((_, c)) = as_keys {
         keys.generation = GENERATION.fetch_add(1, Ordering::Relaxed);
         leaves.retain(|&l| l != c);
+    }
+    // Columns another file filled must not pass for this one's.
+    b.clear();
+    let mut at = 0usize;
+    // What every batch gets before the caller sees it, whichever way it was read.
+    let mut deliver = |b: &mut FlowBatch| -> Result<(), FileError> {
+        if let Some((k, _)) = as_keys {
+            let rows = file_keys.get(at..at + b.len()).ok_or_else(|| {
+                FileError::Corrupt(format!("column {k} has fewer rows than the others"))
+            })?;
+            at += rows.len();
+            keys.keys.clear();
+            keys.keys.extend_from_slice(rows);
+            if columns.contains(&k)
+                && let Some(col) = addr_column(b, k)
+            {
+                keys.materialize(col);
+            }
+        }
+        // Files written before a column existed read it as its default.
+        b.fill_missing(columns);
+        report.rows_read += b.len() as u64;
+        f(b, as_keys.is_some().then_some(&*keys));
+        Ok(())
+    };
+    // Number and address columns of whole row groups are decoded here from their pages
+    // (see `pages`); anything else goes through arrow-rs.
+    let arrow_schema = builder.schema().clone();
+    let typed: Vec<_> = leaves
+        .iter()
+        .map(|&l| {
+            let physical = schema.columns().get(l).and_then(|c| {
+                let def = flowsight_schema::field(c.name())?;
+                let p = def.kind.physical();
+                let same = arrow_schema.field_with_name(def.name).ok()?.data_type()
+                    == &flowsight_schema::arrow::data_type(p);
+                (same && !matches!(p, Physical::Utf8Dict | Physical::Float64)).then_some(p)
+            });
+            (l, physical)
+        })
+        .collect();
+    if let (false, Ok(h)) = (cut, &handle)
+        && crate::pages::supported(&meta, &groups, &typed)
+    {
+        let cols = crate::pages::columns(
+            cols,
+            typed.iter().filter_map(|&(l, _)| {
+                let c = schema.columns().get(l)?;
+                Some((
+                    flowsight_schema::field(c.name())?.name,
+                    l,
+                    c.physical_type(),
+                ))
+            }),
+        );
+        for &g in &groups {
+            let rows = usize::try_from(meta.row_group(g).num_rows()).map_err(|_| {
+                FileError::Corrupt(format!("row group {g} has a negative row count"))
+            })?;
+            for c in cols.iter_mut() {
+                c.start_group(h, &meta, g, rows)
+                    .map_err(FileError::Corrupt)?;
+            }
+            let mut done = 0;
+            while done < rows {
+                let n = (rows - done).min(crate::pages::BATCH_ROWS);
+                // `flow_type` carries the batch's length when it is not read.
+                b.flow_type.clear();
+                b.flow_type.resize(n, 0);
+                for c in cols.iter_mut() {
+                    c.take(n, b).map_err(FileError::Corrupt)?;
+                }
+                deliver(b)?;
+                done += n;
+            }
+        }
+        return Ok(());
     }
     // Batches need one column to carry their row count; `flow_type` is read only when
     // asked for or when nothing else is (it cost 4 decompressed bytes a row to every query).
@@ -229,29 +314,11 @@ fn read_file(
         .map_err(corrupt)?;
     // One batch refilled per Arrow batch: fresh buffers each time cost ~12% of a
     // statistic's time in page faults (perf, `flowsight query -s srcip/bytes`).
-    let mut b = FlowBatch::default();
-    let mut at = 0usize;
     for rb in reader {
         let rb = rb.map_err(|e| FileError::Corrupt(e.to_string()))?;
         b.refill_from_record_batch(&rb)
             .map_err(FileError::Corrupt)?;
-        if let Some((k, _)) = as_keys {
-            let rows = file_keys.get(at..at + rb.num_rows()).ok_or_else(|| {
-                FileError::Corrupt(format!("column {k} has fewer rows than the others"))
-            })?;
-            at += rows.len();
-            keys.keys.clear();
-            keys.keys.extend_from_slice(rows);
-            if columns.contains(&k)
-                && let Some(col) = addr_column(&mut b, k)
-            {
-                keys.materialize(col);
-            }
-        }
-        // Files written before a column existed read it as its default.
-        b.fill_missing(columns);
-        report.rows_read += b.len() as u64;
-        f(&b, as_keys.is_some().then_some(&keys));
+        deliver(b)?;
     }
     Ok(())
 }
@@ -342,11 +409,20 @@ pub(crate) fn scan_list<A: Send>(
                 s.spawn(|| {
                     let mut acc = init();
                     let mut rep = ScanReport::default();
+                    let mut scratch = crate::pages::Scratch::default();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(fm) = files.get(i) else { break };
                         let mut cb = |b: &FlowBatch, k: Option<&DictKeys>| fold(&mut acc, i, b, k);
-                        let ok = match read_file(&fm.path, range, columns, key, &mut cb, &mut rep) {
+                        let ok = match read_file(
+                            &fm.path,
+                            range,
+                            columns,
+                            key,
+                            &mut cb,
+                            &mut rep,
+                            &mut scratch,
+                        ) {
                             Ok(()) => {
                                 rep.files_read += 1;
                                 true
