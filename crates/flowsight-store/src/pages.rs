@@ -29,8 +29,9 @@ use parquet::file::serialized_reader::SerializedPageReader;
 use std::fs::File;
 use std::sync::Arc;
 
-/// Rows per batch handed out: a batch's columns stay in L2 while a statistic runs over them.
-pub(crate) const BATCH_ROWS: usize = 16 * 1024;
+/// Most rows per batch handed out (batches end where pages do, ~20 000 rows in the store's
+/// files): a batch's columns stay in L2 while a statistic runs over them.
+pub(crate) const BATCH_ROWS: usize = 32 * 1024;
 
 /// Whether column chunk `cc` holds values this module decodes into a column of registry
 /// type `physical`.
@@ -111,6 +112,8 @@ pub(crate) struct Column {
     page: Values,
     /// Values of `page` already handed out.
     at: usize,
+    /// The next page, read and not decoded (see [`Column::ready`]).
+    pending: Option<Pending>,
     /// Scratch: dictionary indices, and a delta page's last miniblocks padded for
     /// unaligned loads.
     indices: Vec<u32>,
@@ -174,6 +177,7 @@ impl Column {
             dict: empty(),
             page: empty(),
             at: 0,
+            pending: None,
             indices: Vec::new(),
             padded: Vec::new(),
         }
@@ -194,6 +198,7 @@ impl Column {
         self.dict.clear();
         self.page.clear();
         self.at = 0;
+        self.pending = None;
     }
 
     /// Starts row group `g` of `rows` rows.
@@ -216,7 +221,22 @@ impl Column {
         self.dict.clear();
         self.page.clear();
         self.at = 0;
+        self.pending = None;
         Ok(())
+    }
+
+    /// Values this column can hand out before it decodes another page: what is left of
+    /// the decoded one, else the next page's count (its header is read, its values not).
+    /// A batch of this many rows takes the page whole, decoded straight into the batch.
+    pub(crate) fn ready(&mut self) -> Result<usize, PageError> {
+        if self.at < self.page.len() {
+            return Ok(self.page.len() - self.at);
+        }
+        if self.pending.is_none() {
+            self.load()
+                .map_err(|e| format!("column {}: {e}", self.name))?;
+        }
+        Ok(self.pending.as_ref().map_or(0, |p| p.n))
     }
 
     /// Replaces the batch's column with the next `n` values.
@@ -227,10 +247,48 @@ impl Column {
             .ok_or_else(|| format!("column {name} is not in the schema"))?;
         clear(&mut out);
         let mut have = 0;
+        let ctx = |e: PageError| format!("column {name}: {e}");
         while have < n {
             if self.at == self.page.len() {
-                self.next_page()
-                    .map_err(|e| format!("column {name}: {e}"))?;
+                if self.pending.is_none() {
+                    self.load().map_err(ctx)?;
+                }
+                let Some(p) = self.pending.take() else {
+                    return Err(ctx("no page".into()));
+                };
+                // A page the batch takes whole, into a column of the page's own type: decoded
+                // in place, without the copy through `page`.
+                if p.n <= n - have {
+                    let direct = match &mut out {
+                        ColumnMut::U64(v) if matches!(self.page, Values::Ints(_)) => {
+                            Some(Out::Ints(v))
+                        }
+                        ColumnMut::Addr(v) if matches!(self.page, Values::Addrs(_)) => {
+                            Some(Out::Addrs(v))
+                        }
+                        _ => None,
+                    };
+                    if let Some(o) = direct {
+                        self.decode(&p, o).map_err(ctx)?;
+                        have += p.n;
+                        continue;
+                    }
+                }
+                self.page.clear();
+                self.at = 0;
+                let o = match &mut self.page {
+                    Values::Ints(v) => Out::Ints(v),
+                    Values::Addrs(v) => Out::Addrs(v),
+                };
+                decode(
+                    &p,
+                    o,
+                    self.physical,
+                    &self.dict,
+                    &mut self.indices,
+                    &mut self.padded,
+                )
+                .map_err(ctx)?;
             }
             let k = (n - have).min(self.page.len() - self.at);
             append(&self.page, self.at, k, &mut out);
@@ -240,8 +298,20 @@ impl Column {
         Ok(())
     }
 
-    /// Decodes the next data page into `page` (taking a dictionary page on the way).
-    fn next_page(&mut self) -> Result<(), PageError> {
+    fn decode(&mut self, p: &Pending, out: Out<'_>) -> Result<(), PageError> {
+        decode(
+            p,
+            out,
+            self.physical,
+            &self.dict,
+            &mut self.indices,
+            &mut self.padded,
+        )
+    }
+
+    /// Reads page headers up to the next data page with values, into `pending` (taking a
+    /// dictionary page on the way).
+    fn load(&mut self) -> Result<(), PageError> {
         loop {
             let page = self
                 .pages
@@ -250,7 +320,7 @@ impl Column {
                 .get_next_page()
                 .map_err(|e| e.to_string())?
                 .ok_or("fewer values than the row group's rows")?;
-            let (buf, num_values, encoding, skip) = match page {
+            let (buf, n, encoding, skip) = match page {
                 Page::DictionaryPage {
                     buf,
                     num_values,
@@ -263,7 +333,11 @@ impl Column {
                     if !matches!(encoding, Encoding::PLAIN | Encoding::PLAIN_DICTIONARY) {
                         return Err(format!("dictionary page encoded {encoding}"));
                     }
-                    plain(&buf, self.physical, num_values as usize, &mut self.dict)?;
+                    let out = match &mut self.dict {
+                        Values::Ints(v) => Out::Ints(v),
+                        Values::Addrs(v) => Out::Addrs(v),
+                    };
+                    plain(&buf, self.physical, num_values as usize, out)?;
                     continue;
                 }
                 Page::DataPage {
@@ -288,67 +362,111 @@ impl Column {
                     (buf, num_values as usize, encoding, skip)
                 }
             };
-            let data = buf.get(skip..).ok_or("levels longer than the page")?;
-            self.page.clear();
-            self.at = 0;
-            match encoding {
-                Encoding::PLAIN => plain(data, self.physical, num_values, &mut self.page)?,
-                Encoding::BYTE_STREAM_SPLIT => {
-                    let Values::Ints(out) = &mut self.page else {
-                        return Err("byte-stream-split addresses".into());
-                    };
-                    byte_stream_split(data, self.physical, num_values, out)?;
-                }
-                Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY => {
-                    self.dictionary(data, num_values)?
-                }
-                Encoding::DELTA_BINARY_PACKED => {
-                    let Values::Ints(out) = &mut self.page else {
-                        return Err("delta-encoded addresses".into());
-                    };
-                    delta(data, num_values, out, &mut self.padded)?;
-                }
-                e => return Err(format!("data page encoded {e}")),
-            }
-            if self.page.len() != num_values {
-                return Err(format!(
-                    "page holds {} values, its header says {num_values}",
-                    self.page.len()
-                ));
-            }
-            if num_values > 0 {
+            if n > 0 {
+                self.pending = Some(Pending {
+                    buf,
+                    skip,
+                    n,
+                    encoding,
+                });
                 return Ok(());
             }
         }
     }
+}
 
-    /// A dictionary data page: a bit width, then the indices as the RLE/bit-packing hybrid.
-    fn dictionary(&mut self, data: &[u8], n: usize) -> Result<(), PageError> {
-        let (&width, rest) = data.split_first().ok_or("empty dictionary page")?;
-        if width > 32 {
-            return Err(format!("dictionary index width {width}"));
+/// A data page read but not decoded yet.
+#[derive(Debug)]
+struct Pending {
+    buf: bytes::Bytes,
+    /// Level bytes before the values (v2 pages).
+    skip: usize,
+    /// Values in it.
+    n: usize,
+    encoding: Encoding,
+}
+
+/// Where a page's values go: a column's page buffer, or the batch's column itself.
+enum Out<'a> {
+    Ints(&'a mut Vec<u64>),
+    Addrs(&'a mut Vec<Addr>),
+}
+
+impl Out<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Out::Ints(v) => v.len(),
+            Out::Addrs(v) => v.len(),
         }
-        self.indices.clear();
-        hybrid(rest, u32::from(width), n, &mut self.indices).ok_or("damaged index runs")?;
-        // One pass to check (it vectorizes), one to look up.
-        let max = self.indices.iter().fold(0, |m, &i| m.max(i));
-        if !self.indices.is_empty() && max as usize >= self.dict.len() {
-            return Err(format!(
-                "index {max} beyond a dictionary of {}",
-                self.dict.len()
-            ));
-        }
-        match (&self.dict, &mut self.page) {
-            (Values::Ints(d), Values::Ints(p)) => {
-                p.extend(self.indices.iter().map(|&i| d[i as usize]));
-            }
-            (Values::Addrs(d), Values::Addrs(p)) => {
-                p.extend(self.indices.iter().map(|&i| d[i as usize]));
-            }
-            _ => return Err("dictionary of another type".into()),
-        }
-        Ok(())
     }
+}
+
+/// Appends page `p`'s values to `out`: exactly `p.n` of them, or an error.
+fn decode(
+    p: &Pending,
+    mut out: Out<'_>,
+    physical: PhysicalType,
+    dict: &Values,
+    indices: &mut Vec<u32>,
+    tail: &mut Vec<u8>,
+) -> Result<(), PageError> {
+    let data = p.buf.get(p.skip..).ok_or("levels longer than the page")?;
+    let before = out.len();
+    let n = p.n;
+    match (p.encoding, &mut out) {
+        (Encoding::PLAIN, _) => plain(data, physical, n, out.reborrow())?,
+        (Encoding::BYTE_STREAM_SPLIT, Out::Ints(v)) => byte_stream_split(data, physical, n, v)?,
+        (Encoding::DELTA_BINARY_PACKED, Out::Ints(v)) => delta(data, n, v, tail)?,
+        (Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY, _) => {
+            dictionary(data, n, dict, indices, out.reborrow())?
+        }
+        (e, _) => return Err(format!("data page encoded {e}")),
+    }
+    let got = out.len() - before;
+    if got != n {
+        return Err(format!("page holds {got} values, its header says {n}"));
+    }
+    Ok(())
+}
+
+impl Out<'_> {
+    fn reborrow(&mut self) -> Out<'_> {
+        match self {
+            Out::Ints(v) => Out::Ints(v),
+            Out::Addrs(v) => Out::Addrs(v),
+        }
+    }
+}
+
+/// A dictionary data page: a bit width, then the indices as the RLE/bit-packing hybrid.
+fn dictionary(
+    data: &[u8],
+    n: usize,
+    dict: &Values,
+    indices: &mut Vec<u32>,
+    out: Out<'_>,
+) -> Result<(), PageError> {
+    let (&width, rest) = data.split_first().ok_or("empty dictionary page")?;
+    if width > 32 {
+        return Err(format!("dictionary index width {width}"));
+    }
+    indices.clear();
+    hybrid(rest, u32::from(width), n, indices).ok_or("damaged index runs")?;
+    // One pass to check (it vectorizes), one to look up.
+    let max = indices.iter().fold(0, |m, &i| m.max(i));
+    if !indices.is_empty() && max as usize >= dict.len() {
+        return Err(format!("index {max} beyond a dictionary of {}", dict.len()));
+    }
+    match (dict, out) {
+        (Values::Ints(d), Out::Ints(p)) => {
+            p.extend(indices.iter().map(|&i| d[i as usize]));
+        }
+        (Values::Addrs(d), Out::Addrs(p)) => {
+            p.extend(indices.iter().map(|&i| d[i as usize]));
+        }
+        _ => return Err("dictionary of another type".into()),
+    }
+    Ok(())
 }
 
 fn clear(out: &mut ColumnMut<'_>) {
@@ -389,7 +507,7 @@ fn fill_default(out: &mut ColumnMut<'_>, k: usize) {
 }
 
 /// PLAIN values: little-endian INT32 / INT64, or 16-byte values back to back.
-fn plain(buf: &[u8], physical: PhysicalType, n: usize, out: &mut Values) -> Result<(), PageError> {
+fn plain(buf: &[u8], physical: PhysicalType, n: usize, out: Out<'_>) -> Result<(), PageError> {
     let width = match physical {
         PhysicalType::INT32 => 4,
         PhysicalType::INT64 => 8,
@@ -399,21 +517,22 @@ fn plain(buf: &[u8], physical: PhysicalType, n: usize, out: &mut Values) -> Resu
         .get(..n.checked_mul(width).ok_or("page too large")?)
         .ok_or_else(|| format!("{n} values of {width} bytes in a page of {}", buf.len()))?;
     match out {
-        Values::Ints(v) if width == 4 => v.extend(
+        Out::Ints(v) if width == 4 => v.extend(
             bytes
                 .chunks_exact(4)
                 .map(|c| u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
         ),
-        Values::Ints(v) => v.extend(
+        Out::Ints(v) if width == 8 => v.extend(
             bytes
                 .chunks_exact(8)
                 .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default())),
         ),
-        Values::Addrs(v) => v.extend(
+        Out::Addrs(v) if width == 16 => v.extend(
             bytes
                 .chunks_exact(16)
                 .map(|c| <Addr>::try_from(c).unwrap_or_default()),
         ),
+        _ => return Err("plain values of another type".into()),
     }
     Ok(())
 }
@@ -793,9 +912,18 @@ mod tests {
                 c.start_group(&file, &meta, g, rows).unwrap();
             }
             let mut done = 0;
+            let mut whole = false;
             while done < rows {
-                // Batches of odd sizes, so they straddle pages.
-                let k = (rows - done).min(777);
+                // Batches of odd sizes, so they straddle pages, alternating with batches
+                // that end where pages do (decoded straight into the batch).
+                let mut k = (rows - done).min(777);
+                whole = !whole;
+                if whole {
+                    k = rows - done;
+                    for c in &mut cols {
+                        k = k.min(c.ready().unwrap());
+                    }
+                }
                 for c in &mut cols {
                     c.take(k, &mut part).unwrap();
                 }

@@ -260,7 +260,12 @@ fn read_file(
             }
             let mut done = 0;
             while done < rows {
-                let n = (rows - done).min(crate::pages::BATCH_ROWS);
+                // Up to the next page end of any column: pages then go whole into the
+                // batch (the store's files cut every column's pages at the same rows).
+                let mut n = (rows - done).min(crate::pages::BATCH_ROWS);
+                for c in cols.iter_mut() {
+                    n = n.min(c.ready().map_err(FileError::Corrupt)?);
+                }
                 // `flow_type` carries the batch's length when it is not read.
                 b.flow_type.clear();
                 b.flow_type.resize(n, 0);
