@@ -4,15 +4,16 @@
 //! arrow-rs builds a fresh Arrow array per column and batch (new buffers the kernel zeroes,
 //! then zero-filled and copied again into the batch): a third of a statistic's time over
 //! 10 M flows went to page faults, memset and memmove, plus arrow-rs's decoders (perf,
-//! `flowsight query -s proto/flows`). Here each column keeps one page of decoded values
-//! and hands them out batch by batch into the batch's own vectors, which are reused.
+//! `flowsight query -s proto/flows`). Here batches end where pages do, so a page is
+//! decoded straight into the batch's own vector (reused from batch to batch and file to
+//! file); a page a batch takes only part of is decoded into the column's buffer first.
 //!
 //! What is decoded (Parquet `Encodings.md`):
 //!
 //! - INT32, INT64 and 16-byte FIXED_LEN_BYTE_ARRAY values, required (no levels);
 //! - PLAIN, dictionary (PLAIN dictionary page, RLE_DICTIONARY or PLAIN_DICTIONARY data
 //!   pages: a bit width and the RLE/bit-packing hybrid) and, for integers,
-//!   DELTA_BINARY_PACKED;
+//!   DELTA_BINARY_PACKED and BYTE_STREAM_SPLIT;
 //! - data pages v1 and v2, decompressed by arrow-rs's page reader.
 //!
 //! [`supported`] decides from a file's metadata, before anything is read, whether every
@@ -291,7 +292,9 @@ impl Column {
                 .map_err(ctx)?;
             }
             let k = (n - have).min(self.page.len() - self.at);
-            append(&self.page, self.at, k, &mut out);
+            if !append(&self.page, self.at, k, &mut out) {
+                return Err(ctx("values of another type than the column's".into()));
+            }
             self.at += k;
             have += k;
         }
@@ -481,29 +484,18 @@ fn clear(out: &mut ColumnMut<'_>) {
 }
 
 /// Appends values `at..at + k` of `page` to `out`, narrowed to the column's type the way
-/// arrow-rs narrows a Parquet INT32 into UInt8/UInt16/UInt32 (the low bits).
-fn append(page: &Values, at: usize, k: usize, out: &mut ColumnMut<'_>) {
+/// arrow-rs narrows a Parquet INT32 into UInt8/UInt16/UInt32 (the low bits). `false` for
+/// values of another kind than the column's (`supported` rules that out; never filled in).
+fn append(page: &Values, at: usize, k: usize, out: &mut ColumnMut<'_>) -> bool {
     match (page, out) {
         (Values::Ints(p), ColumnMut::U8(v)) => v.extend(p[at..at + k].iter().map(|&x| x as u8)),
         (Values::Ints(p), ColumnMut::U16(v)) => v.extend(p[at..at + k].iter().map(|&x| x as u16)),
         (Values::Ints(p), ColumnMut::U32(v)) => v.extend(p[at..at + k].iter().map(|&x| x as u32)),
         (Values::Ints(p), ColumnMut::U64(v)) => v.extend_from_slice(&p[at..at + k]),
         (Values::Addrs(p), ColumnMut::Addr(v)) => v.extend_from_slice(&p[at..at + k]),
-        // `supported` pairs INT32/INT64 with number columns and 16-byte values with
-        // addresses only.
-        (_, out) => fill_default(out, k),
+        _ => return false,
     }
-}
-
-fn fill_default(out: &mut ColumnMut<'_>, k: usize) {
-    match out {
-        ColumnMut::U8(v) => v.resize(v.len() + k, 0),
-        ColumnMut::U16(v) => v.resize(v.len() + k, 0),
-        ColumnMut::U32(v) => v.resize(v.len() + k, 0),
-        ColumnMut::U64(v) => v.resize(v.len() + k, 0),
-        ColumnMut::I32(v) => v.resize(v.len() + k, 0),
-        ColumnMut::Addr(v) => v.resize(v.len() + k, [0; 16]),
-    }
+    true
 }
 
 /// PLAIN values: little-endian INT32 / INT64, or 16-byte values back to back.
