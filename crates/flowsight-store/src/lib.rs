@@ -32,6 +32,9 @@
 //! # Ok::<(), flowsight_store::StoreError>(())
 //! ```
 
+mod chunk;
+#[doc(hidden)]
+pub use chunk::fuzz_page_header;
 mod dictkeys;
 #[doc(hidden)]
 pub use dictkeys::fuzz_indices;
@@ -253,7 +256,7 @@ impl Store {
             None,
             init,
             |a, i, b, _| fold(a, i, b),
-            done,
+            Some(done),
         )
     }
 

@@ -14,19 +14,19 @@
 //! - PLAIN, dictionary (PLAIN dictionary page, RLE_DICTIONARY or PLAIN_DICTIONARY data
 //!   pages: a bit width and the RLE/bit-packing hybrid) and, for integers,
 //!   DELTA_BINARY_PACKED and BYTE_STREAM_SPLIT;
-//! - data pages v1 and v2, decompressed by arrow-rs's page reader.
+//! - data pages v1 and v2, read and decompressed by [`crate::chunk`] into buffers kept
+//!   from file to file.
 //!
 //! [`supported`] decides from a file's metadata, before anything is read, whether every
 //! column asked for is of these; otherwise the caller reads the file through arrow-rs.
 //! A page that then breaks its chunk's promise is a damaged file (an error), not a fallback:
 //! rows already handed out cannot be taken back.
 
+use crate::chunk::{Chunk, PageKind, PageRef};
 use crate::dictkeys::{hybrid, uleb128};
 use flowsight_schema::{Addr, ColumnMut, FlowBatch, Physical};
 use parquet::basic::{Encoding, Type as PhysicalType};
-use parquet::column::page::{Page, PageReader};
 use parquet::file::metadata::{ColumnChunkMetaData, ParquetMetaData};
-use parquet::file::serialized_reader::SerializedPageReader;
 use std::fs::File;
 use std::sync::Arc;
 
@@ -47,7 +47,8 @@ fn chunk_supported(cc: &ColumnChunkMetaData, physical: Physical) -> bool {
         (PhysicalType::FIXED_LEN_BYTE_ARRAY, Physical::Binary16) if d.type_length() == 16 => false,
         _ => return false,
     };
-    cc.encodings().all(|e| match e {
+    crate::chunk::codec_supported(cc.compression())
+        && cc.encodings().all(|e| match e {
         Encoding::PLAIN
         | Encoding::PLAIN_DICTIONARY
         | Encoding::RLE_DICTIONARY
@@ -101,20 +102,22 @@ impl Values {
     }
 }
 
-/// One column of the file: its page reader for the current row group, that group's
-/// dictionary and the page being handed out.
+/// One column of the file: its chunk in the current row group, that group's dictionary
+/// and the page being handed out.
 pub(crate) struct Column {
     /// Registry name (the batch column filled).
     name: &'static str,
     leaf: usize,
     physical: PhysicalType,
-    pages: Option<SerializedPageReader<File>>,
+    chunk: Chunk,
+    /// Whether `chunk` holds the current row group's (set by [`Column::start_group`]).
+    open: bool,
     dict: Values,
     page: Values,
     /// Values of `page` already handed out.
     at: usize,
-    /// The next page, read and not decoded (see [`Column::ready`]).
-    pending: Option<Pending>,
+    /// The next page, its header read and its values not (see [`Column::ready`]).
+    pending: Option<PageRef>,
     /// Scratch: dictionary indices, and a delta page's last miniblocks padded for
     /// unaligned loads.
     indices: Vec<u32>,
@@ -131,6 +134,8 @@ pub(crate) struct Scratch {
     /// The key column's indices over the whole file, and the batch's share of them.
     pub(crate) file_keys: Vec<u32>,
     pub(crate) keys: crate::scan::DictKeys,
+    /// The key column's chunk (the other columns each have theirs).
+    pub(crate) chunk: Chunk,
 }
 
 /// Columns for `want` (registry name, leaf, physical type), reusing the buffers of `cols`
@@ -174,7 +179,8 @@ impl Column {
             name,
             leaf,
             physical,
-            pages: None,
+            chunk: Chunk::default(),
+            open: false,
             dict: empty(),
             page: empty(),
             at: 0,
@@ -195,30 +201,31 @@ impl Column {
         self.name = name;
         self.leaf = leaf;
         self.physical = physical;
-        self.pages = None;
+        self.open = false;
         self.dict.clear();
         self.page.clear();
         self.at = 0;
         self.pending = None;
     }
 
-    /// Starts row group `g` of `rows` rows.
+    /// Starts row group `g` of `file` (`file_len` bytes).
     pub(crate) fn start_group(
         &mut self,
         file: &Arc<File>,
+        file_len: u64,
         meta: &ParquetMetaData,
         g: usize,
-        rows: usize,
     ) -> Result<(), PageError> {
         let cc = meta
             .row_groups()
             .get(g)
             .and_then(|rg| rg.columns().get(self.leaf))
             .ok_or_else(|| format!("column {} missing from row group {g}", self.name))?;
-        self.pages = Some(
-            SerializedPageReader::new(file.clone(), cc, rows, None)
-                .map_err(|e| format!("column {}: {e}", self.name))?,
-        );
+        self.open = false;
+        self.chunk
+            .open(file, file_len, cc)
+            .map_err(|e| format!("column {}: {e}", self.name))?;
+        self.open = true;
         self.dict.clear();
         self.page.clear();
         self.at = 0;
@@ -237,7 +244,66 @@ impl Column {
             self.load()
                 .map_err(|e| format!("column {}: {e}", self.name))?;
         }
-        Ok(self.pending.as_ref().map_or(0, |p| p.n))
+        Ok(self.pending.as_ref().map_or(0, |p| p.num_values))
+    }
+
+    /// Row offsets within the row group where this column's data pages start after the
+    /// current position, and where the last ends, into `out` (from the headers only).
+    pub(crate) fn page_starts(&mut self, out: &mut Vec<usize>) -> Result<(), PageError> {
+        let mut counts = Vec::new();
+        self.chunk
+            .page_counts(&mut counts)
+            .map_err(|e| format!("column {}: {e}", self.name))?;
+        out.clear();
+        let mut at = 0usize;
+        out.push(at);
+        for c in counts {
+            at = at.saturating_add(c);
+            out.push(at);
+        }
+        Ok(())
+    }
+
+    /// Passes over the next `k` values: pages wholly inside them are not decompressed.
+    pub(crate) fn skip(&mut self, mut k: usize) -> Result<(), PageError> {
+        let name = self.name;
+        let ctx = |e: PageError| format!("column {name}: {e}");
+        while k > 0 {
+            if self.at < self.page.len() {
+                let d = k.min(self.page.len() - self.at);
+                self.at += d;
+                k -= d;
+                continue;
+            }
+            if self.pending.is_none() {
+                self.load().map_err(ctx)?;
+            }
+            let Some(p) = self.pending.take() else {
+                return Err(ctx("no page".into()));
+            };
+            if p.num_values <= k {
+                k -= p.num_values;
+                continue;
+            }
+            self.page.clear();
+            self.at = 0;
+            let o = match &mut self.page {
+                Values::Ints(v) => Out::Ints(v),
+                Values::Addrs(v) => Out::Addrs(v),
+            };
+            let data = self.chunk.values(&p).map_err(ctx)?;
+            decode(
+                &p,
+                data,
+                o,
+                self.physical,
+                &self.dict,
+                &mut self.indices,
+                &mut self.padded,
+            )
+            .map_err(ctx)?;
+        }
+        Ok(())
     }
 
     /// Replaces the batch's column with the next `n` values.
@@ -259,7 +325,8 @@ impl Column {
                 };
                 // A page the batch takes whole, into a column of the page's own type: decoded
                 // in place, without the copy through `page`.
-                if p.n <= n - have {
+                let data = self.chunk.values(&p).map_err(ctx)?;
+                if p.num_values <= n - have {
                     let direct = match &mut out {
                         ColumnMut::U64(v) if matches!(self.page, Values::Ints(_)) => {
                             Some(Out::Ints(v))
@@ -270,8 +337,17 @@ impl Column {
                         _ => None,
                     };
                     if let Some(o) = direct {
-                        self.decode(&p, o).map_err(ctx)?;
-                        have += p.n;
+                        decode(
+                            &p,
+                            data,
+                            o,
+                            self.physical,
+                            &self.dict,
+                            &mut self.indices,
+                            &mut self.padded,
+                        )
+                        .map_err(ctx)?;
+                        have += p.num_values;
                         continue;
                     }
                 }
@@ -283,6 +359,7 @@ impl Column {
                 };
                 decode(
                     &p,
+                    data,
                     o,
                     self.physical,
                     &self.dict,
@@ -301,92 +378,44 @@ impl Column {
         Ok(())
     }
 
-    fn decode(&mut self, p: &Pending, out: Out<'_>) -> Result<(), PageError> {
-        decode(
-            p,
-            out,
-            self.physical,
-            &self.dict,
-            &mut self.indices,
-            &mut self.padded,
-        )
-    }
-
     /// Reads page headers up to the next data page with values, into `pending` (taking a
     /// dictionary page on the way).
     fn load(&mut self) -> Result<(), PageError> {
+        if !self.open {
+            return Err("read before its row group".into());
+        }
         loop {
-            let page = self
-                .pages
-                .as_mut()
-                .ok_or("read before its row group")?
-                .get_next_page()
-                .map_err(|e| e.to_string())?
+            let p = self
+                .chunk
+                .next_page()?
                 .ok_or("fewer values than the row group's rows")?;
-            let (buf, n, encoding, skip) = match page {
-                Page::DictionaryPage {
-                    buf,
-                    num_values,
-                    encoding,
-                    ..
-                } => {
+            match p.kind {
+                PageKind::Dictionary => {
                     if self.dict.len() != 0 {
                         return Err("second dictionary page".into());
                     }
-                    if !matches!(encoding, Encoding::PLAIN | Encoding::PLAIN_DICTIONARY) {
-                        return Err(format!("dictionary page encoded {encoding}"));
+                    if !matches!(p.encoding, Encoding::PLAIN | Encoding::PLAIN_DICTIONARY) {
+                        return Err(format!("dictionary page encoded {}", p.encoding));
                     }
+                    let buf = self.chunk.values(&p)?;
                     let out = match &mut self.dict {
                         Values::Ints(v) => Out::Ints(v),
                         Values::Addrs(v) => Out::Addrs(v),
                     };
-                    plain(&buf, self.physical, num_values as usize, out)?;
+                    plain(buf, self.physical, p.num_values, out)?;
                     continue;
                 }
-                Page::DataPage {
-                    buf,
-                    num_values,
-                    encoding,
-                    ..
-                } => (buf, num_values as usize, encoding, 0),
-                Page::DataPageV2 {
-                    buf,
-                    num_values,
-                    encoding,
-                    num_nulls,
-                    def_levels_byte_len,
-                    rep_levels_byte_len,
-                    ..
-                } => {
-                    if num_nulls != 0 {
-                        return Err("nulls in a required column".into());
-                    }
-                    let skip = def_levels_byte_len as usize + rep_levels_byte_len as usize;
-                    (buf, num_values as usize, encoding, skip)
+                PageKind::DataV2 if p.num_nulls != 0 => {
+                    return Err("nulls in a required column".into());
                 }
-            };
-            if n > 0 {
-                self.pending = Some(Pending {
-                    buf,
-                    skip,
-                    n,
-                    encoding,
-                });
+                PageKind::Data | PageKind::DataV2 => {}
+            }
+            if p.num_values > 0 {
+                self.pending = Some(p);
                 return Ok(());
             }
         }
     }
-}
-
-/// A data page read but not decoded yet.
-#[derive(Debug)]
-struct Pending {
-    buf: bytes::Bytes,
-    /// Level bytes before the values (v2 pages).
-    skip: usize,
-    /// Values in it.
-    n: usize,
-    encoding: Encoding,
 }
 
 /// Where a page's values go: a column's page buffer, or the batch's column itself.
@@ -404,18 +433,19 @@ impl Out<'_> {
     }
 }
 
-/// Appends page `p`'s values to `out`: exactly `p.n` of them, or an error.
+/// Appends the values of page `p` (its bytes after any levels: `data`) to `out`: exactly
+/// `p.num_values` of them, or an error.
 fn decode(
-    p: &Pending,
+    p: &PageRef,
+    data: &[u8],
     mut out: Out<'_>,
     physical: PhysicalType,
     dict: &Values,
     indices: &mut Vec<u32>,
     tail: &mut Vec<u8>,
 ) -> Result<(), PageError> {
-    let data = p.buf.get(p.skip..).ok_or("levels longer than the page")?;
     let before = out.len();
-    let n = p.n;
+    let n = p.num_values;
     match (p.encoding, &mut out) {
         (Encoding::PLAIN, _) => plain(data, physical, n, out.reborrow())?,
         (Encoding::BYTE_STREAM_SPLIT, Out::Ints(v)) => byte_stream_split(data, physical, n, v)?,
@@ -887,6 +917,7 @@ mod tests {
             })
             .collect();
         assert!(supported(&meta, &groups, &typed));
+        let file_len = file.metadata().unwrap().len();
         let file = Arc::new(file);
         let mut cols: Vec<Column> = typed
             .iter()
@@ -901,7 +932,7 @@ mod tests {
         for g in groups {
             let rows = meta.row_group(g).num_rows() as usize;
             for c in &mut cols {
-                c.start_group(&file, &meta, g, rows).unwrap();
+                c.start_group(&file, file_len, &meta, g).unwrap();
             }
             let mut done = 0;
             let mut whole = false;
