@@ -3,8 +3,8 @@
 
 A generated NetFlow v9 capture of 10M flows is replayed REPEAT times into both `flowsight
 serve` (embedded store) and `nfcapd -y` (LZ4), at a rate both take without loss (checked);
-then each query runs RUNS times on each side (page cache warm, like a dashboard refresh) and
-the median wall time is reported, with the ratio nfdump / flowsight. The two answers are
+then each query runs RUNS times on each side, the two sides taking turns (page cache warm,
+like a dashboard refresh), and the median wall time is reported, with the ratio nfdump / flowsight. The two answers are
 checked to be equal first.
 
 Usage: bench/query.py [--flows 10000000] [--repeat 1] [--runs 3] [--rate 700000]
@@ -96,8 +96,12 @@ def main():
         _, no = timed(n_cmd)
         fr, nr = rows(fo), rows(no)
         same = sorted(r[1:] for r in fr) == sorted(r[1:] for r in nr)
-        ft = statistics.median(timed(f_cmd)[0] for _ in range(a.runs))
-        nt = statistics.median(timed(n_cmd)[0] for _ in range(a.runs))
+        # Interleaved, so that a slow spell of the machine falls on both sides alike.
+        fts, nts = [], []
+        for _ in range(a.runs):
+            fts.append(timed(f_cmd)[0])
+            nts.append(timed(n_cmd)[0])
+        ft, nt = statistics.median(fts), statistics.median(nts)
         print(f"| `{name}` | {ft:.3f} | {nt:.3f} | {nt / ft:.1f}x{'' if same else ' (ANSWERS DIFFER)'} |", flush=True)
     du = lambda p: sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(p) for f in fs)
     print(f"\ndisk: flowsight {du(os.path.join(fs_data, 'flows')) / max(fs_tot, 1):.1f} bytes/flow, "
