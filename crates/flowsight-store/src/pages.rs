@@ -285,25 +285,29 @@ impl Column {
                 k -= p.num_values;
                 continue;
             }
-            self.page.clear();
-            self.at = 0;
-            let o = match &mut self.page {
-                Values::Ints(v) => Out::Ints(v),
-                Values::Addrs(v) => Out::Addrs(v),
-            };
-            let data = self.chunk.values(&p).map_err(ctx)?;
-            decode(
-                &p,
-                data,
-                o,
-                self.physical,
-                &self.dict,
-                &mut self.indices,
-                &mut self.padded,
-            )
-            .map_err(ctx)?;
+            self.page_from(&p).map_err(ctx)?;
         }
         Ok(())
+    }
+
+    /// Decodes page `p` into the column's page buffer, to be handed out from `at` 0.
+    fn page_from(&mut self, p: &PageRef) -> Result<(), PageError> {
+        self.page.clear();
+        self.at = 0;
+        let o = match &mut self.page {
+            Values::Ints(v) => Out::Ints(v),
+            Values::Addrs(v) => Out::Addrs(v),
+        };
+        let data = self.chunk.values(p)?;
+        decode(
+            p,
+            data,
+            o,
+            self.physical,
+            &self.dict,
+            &mut self.indices,
+            &mut self.padded,
+        )
     }
 
     /// Replaces the batch's column with the next `n` values.
@@ -323,62 +327,51 @@ impl Column {
                 let Some(p) = self.pending.take() else {
                     return Err(ctx("no page".into()));
                 };
-                // A page the batch takes whole, into a column of the page's own type: decoded
-                // in place, without the copy through `page`.
-                let data = self.chunk.values(&p).map_err(ctx)?;
-                if p.num_values <= n - have {
-                    let direct = match &mut out {
-                        ColumnMut::U64(v) if matches!(self.page, Values::Ints(_)) => {
-                            Some(Out::Ints(v))
-                        }
-                        ColumnMut::Addr(v) if matches!(self.page, Values::Addrs(_)) => {
-                            Some(Out::Addrs(v))
-                        }
-                        _ => None,
+                // A page the batch takes whole goes straight into the batch's column: one of
+                // the page's own type, or a narrow one (ports, protocols) where the encoding
+                // needs no 64-bit pass. Otherwise it is decoded into `page` and copied.
+                let narrow = matches!(
+                    p.encoding,
+                    Encoding::PLAIN
+                        | Encoding::BYTE_STREAM_SPLIT
+                        | Encoding::RLE_DICTIONARY
+                        | Encoding::PLAIN_DICTIONARY
+                );
+                let direct = p.num_values <= n - have
+                    && match &out {
+                        ColumnMut::U64(_) => matches!(self.page, Values::Ints(_)),
+                        ColumnMut::Addr(_) => matches!(self.page, Values::Addrs(_)),
+                        ColumnMut::U8(_) | ColumnMut::U16(_) | ColumnMut::U32(_) => narrow,
+                        ColumnMut::I32(_) => false,
                     };
-                    if let Some(o) = direct {
-                        decode(
-                            &p,
-                            data,
-                            o,
-                            self.physical,
-                            &self.dict,
-                            &mut self.indices,
-                            &mut self.padded,
-                        )
-                        .map_err(ctx)?;
-                        have += p.num_values;
-                        continue;
-                    }
-                    // Narrow columns (ports, protocols) likewise, where the encoding allows.
-                    let (dict, indices) = (&self.dict, &mut self.indices);
-                    let narrow = match &mut out {
-                        ColumnMut::U8(v) => decode_narrow(&p, data, *v, dict, indices),
-                        ColumnMut::U16(v) => decode_narrow(&p, data, *v, dict, indices),
-                        ColumnMut::U32(v) => decode_narrow(&p, data, *v, dict, indices),
-                        _ => Ok(false),
+                if !direct {
+                    self.page_from(&p).map_err(ctx)?;
+                } else {
+                    let data = self.chunk.values(&p).map_err(ctx)?;
+                    let (phys, dict, idx, pad) = (
+                        self.physical,
+                        &self.dict,
+                        &mut self.indices,
+                        &mut self.padded,
+                    );
+                    let done = match &mut out {
+                        ColumnMut::U64(v) => {
+                            decode(&p, data, Out::Ints(v), phys, dict, idx, pad).map(|()| true)
+                        }
+                        ColumnMut::Addr(v) => {
+                            decode(&p, data, Out::Addrs(v), phys, dict, idx, pad).map(|()| true)
+                        }
+                        ColumnMut::U8(v) => decode_narrow(&p, data, *v, dict, idx),
+                        ColumnMut::U16(v) => decode_narrow(&p, data, *v, dict, idx),
+                        ColumnMut::U32(v) => decode_narrow(&p, data, *v, dict, idx),
+                        ColumnMut::I32(_) => Ok(false),
                     };
-                    if narrow.map_err(ctx)? {
-                        have += p.num_values;
-                        continue;
+                    if !done.map_err(ctx)? {
+                        return Err(ctx(format!("page encoded {} not decoded", p.encoding)));
                     }
+                    have += p.num_values;
+                    continue;
                 }
-                self.page.clear();
-                self.at = 0;
-                let o = match &mut self.page {
-                    Values::Ints(v) => Out::Ints(v),
-                    Values::Addrs(v) => Out::Addrs(v),
-                };
-                decode(
-                    &p,
-                    data,
-                    o,
-                    self.physical,
-                    &self.dict,
-                    &mut self.indices,
-                    &mut self.padded,
-                )
-                .map_err(ctx)?;
             }
             let k = (n - have).min(self.page.len() - self.at);
             if !append(&self.page, self.at, k, &mut out) {
