@@ -165,12 +165,7 @@ impl Chunk {
             if n > MAX_PAGE + WINDOW {
                 return Err(format!("a read of {n} bytes"));
             }
-            if self.raw.len() < n {
-                self.raw
-                    .try_reserve(n - self.raw.len())
-                    .map_err(|_| format!("no memory for {n} bytes"))?;
-                self.raw.resize(n, 0);
-            }
+            at_least(&mut self.raw, n)?;
             let file = self
                 .file
                 .as_ref()
@@ -275,12 +270,7 @@ impl Chunk {
         if want > MAX_PAGE {
             return Err(format!("page of {want} bytes uncompressed"));
         }
-        if self.body.len() < want {
-            self.body
-                .try_reserve(want - self.body.len())
-                .map_err(|_| format!("no memory for a page of {want} bytes"))?;
-            self.body.resize(want, 0);
-        }
+        at_least(&mut self.body, want)?;
         // (The window and the decompressed page are separate buffers; `bytes` borrows the
         // whole chunk, so the window is read first and taken apart from `body` here.)
         self.bytes(p.start, p.len, WINDOW)?;
@@ -311,6 +301,17 @@ impl Chunk {
         }
         Ok(&self.body[..want])
     }
+}
+
+/// Makes `buf` at least `n` bytes long (it never shrinks, so its memory is zeroed once),
+/// or says there is no memory for it.
+fn at_least(buf: &mut Vec<u8>, n: usize) -> Result<(), String> {
+    if buf.len() < n {
+        buf.try_reserve(n - buf.len())
+            .map_err(|_| format!("no memory for {n} bytes"))?;
+        buf.resize(n, 0);
+    }
+    Ok(())
 }
 
 /// What a page header says.
