@@ -543,16 +543,7 @@ fn decode_narrow<T: Narrow>(
             let Values::Ints(d) = dict else {
                 return Err("dictionary of another type".into());
             };
-            let (&width, rest) = data.split_first().ok_or("empty dictionary page")?;
-            if width > 32 {
-                return Err(format!("dictionary index width {width}"));
-            }
-            indices.clear();
-            hybrid(rest, u32::from(width), n, indices).ok_or("damaged index runs")?;
-            let max = indices.iter().fold(0, |m, &i| m.max(i));
-            if !indices.is_empty() && max as usize >= d.len() {
-                return Err(format!("index {max} beyond a dictionary of {}", d.len()));
-            }
+            dictionary_indices(data, n, d.len(), indices)?;
             out.extend(indices.iter().map(|&i| T::low(d[i as usize])));
         }
         _ => return Ok(false),
@@ -564,6 +555,28 @@ fn decode_narrow<T: Narrow>(
     Ok(true)
 }
 
+/// The `n` indices of a dictionary data page (a bit width, then the RLE/bit-packing
+/// hybrid) into `indices`, each checked against a dictionary of `dict_len` values.
+fn dictionary_indices(
+    data: &[u8],
+    n: usize,
+    dict_len: usize,
+    indices: &mut Vec<u32>,
+) -> Result<(), PageError> {
+    let (&width, rest) = data.split_first().ok_or("empty dictionary page")?;
+    if width > 32 {
+        return Err(format!("dictionary index width {width}"));
+    }
+    indices.clear();
+    hybrid(rest, u32::from(width), n, indices).ok_or("damaged index runs")?;
+    // One pass to check (it vectorizes), one to look up (the caller's).
+    let max = indices.iter().fold(0, |m, &i| m.max(i));
+    if !indices.is_empty() && max as usize >= dict_len {
+        return Err(format!("index {max} beyond a dictionary of {dict_len}"));
+    }
+    Ok(())
+}
+
 /// A dictionary data page: a bit width, then the indices as the RLE/bit-packing hybrid.
 fn dictionary(
     data: &[u8],
@@ -572,17 +585,7 @@ fn dictionary(
     indices: &mut Vec<u32>,
     out: Out<'_>,
 ) -> Result<(), PageError> {
-    let (&width, rest) = data.split_first().ok_or("empty dictionary page")?;
-    if width > 32 {
-        return Err(format!("dictionary index width {width}"));
-    }
-    indices.clear();
-    hybrid(rest, u32::from(width), n, indices).ok_or("damaged index runs")?;
-    // One pass to check (it vectorizes), one to look up.
-    let max = indices.iter().fold(0, |m, &i| m.max(i));
-    if !indices.is_empty() && max as usize >= dict.len() {
-        return Err(format!("index {max} beyond a dictionary of {}", dict.len()));
-    }
+    dictionary_indices(data, n, dict.len(), indices)?;
     match (dict, out) {
         (Values::Ints(d), Out::Ints(p)) => {
             p.extend(indices.iter().map(|&i| d[i as usize]));
