@@ -365,6 +365,21 @@ fn dense_table() -> Box<DenseTable> {
     }
 }
 
+/// The indices of the rows `sel` selects, into `picked`, found without branches: a filter
+/// keeping rows at random made a row loop mispredict on every other row (perf, filtered
+/// `-s dstport`).
+fn pick<'a>(sel: &[bool], picked: &'a mut Vec<u32>) -> &'a [u32] {
+    picked.clear();
+    picked.resize(sel.len(), 0);
+    let mut n = 0;
+    for (i, &s) in sel.iter().enumerate() {
+        picked[n] = i as u32;
+        n += usize::from(s);
+    }
+    picked.truncate(n);
+    picked
+}
+
 /// Rows ahead of the one summed whose sums [`StatAcc::dense`] asks the memory for.
 const PREFETCH_AHEAD: usize = 16;
 
@@ -509,12 +524,14 @@ impl StatAcc {
     pub fn add_selected(&mut self, b: &FlowBatch, sel: &[bool]) {
         let n = sel.len().min(b.len());
         let sel = &sel[..n];
-        // Keys of one dense column count the totals in their own loop.
+        // Keys of one direct-table column count the totals in their own loop.
         match self.key {
             StatKey::SrcPort => return self.dense(b, sel, &b.src_port, true),
             StatKey::DstPort => return self.dense(b, sel, &b.dst_port, true),
             StatKey::Flags => return self.dense(b, sel, &b.tcp_flags, true),
             StatKey::Vlan => return self.dense(b, sel, &b.src_vlan, true),
+            StatKey::Proto => return self.small(b, sel, &b.proto, true),
+            StatKey::Tos => return self.small(b, sel, &b.ip_tos, true),
             _ => {}
         }
         self.add_totals(b, sel);
@@ -527,13 +544,16 @@ impl StatAcc {
                 self.hashed(b, sel, |i| a(&b.dst_addr[i]));
             }
             StatKey::Router => self.hashed(b, sel, |i| a(&b.sampler_address[i])),
-            StatKey::SrcPort | StatKey::DstPort | StatKey::Flags | StatKey::Vlan => {}
+            StatKey::SrcPort
+            | StatKey::DstPort
+            | StatKey::Flags
+            | StatKey::Vlan
+            | StatKey::Proto
+            | StatKey::Tos => {}
             StatKey::Port => {
                 self.dense(b, sel, &b.src_port, false);
                 self.dense(b, sel, &b.dst_port, false);
             }
-            StatKey::Proto => self.small(b, sel, &b.proto),
-            StatKey::Tos => self.small(b, sel, &b.ip_tos),
             StatKey::SrcAs => self.hashed(b, sel, |i| u128::from(b.src_as[i])),
             StatKey::DstAs => self.hashed(b, sel, |i| u128::from(b.dst_as[i])),
             StatKey::As => {
@@ -561,17 +581,7 @@ impl StatAcc {
     /// and into the totals when `totals`.
     #[inline]
     fn dense(&mut self, b: &FlowBatch, sel: &[bool], keys: &[u16], totals: bool) {
-        // The selected rows first, without branches: a filter keeping rows at random made
-        // the row loop mispredict on every other row (perf, filtered `-s dstport`).
-        let picked = &mut self.picked;
-        picked.clear();
-        picked.resize(sel.len(), 0);
-        let mut n = 0;
-        for (i, &s) in sel.iter().enumerate() {
-            picked[n] = i as u32;
-            n += usize::from(s);
-        }
-        picked.truncate(n);
+        let picked = pick(sel, &mut self.picked);
         // Every column cut to the same length, so that one comparison per row checks the
         // row against all of them, and a table any u16 indexes: bounds checks were most of
         // the loop's instructions (a copy of this loop over the bench's rows: 10.3 -> 8.2 ns
@@ -622,35 +632,36 @@ impl StatAcc {
         }
     }
 
-    /// [`StatAcc::dense`] for 8-bit keys, of which a batch has a few (protocols): without
-    /// branches, and over four interleaved tables, so that rows of the same key do not
-    /// each wait for the previous one's sums to reach memory (`-s proto` spent ~3 ns a
-    /// row in the plain loop; perf).
-    fn small(&mut self, b: &FlowBatch, sel: &[bool], keys: &[u8]) {
+    /// [`StatAcc::dense`] for 8-bit keys, of which a batch has a few (protocols): the
+    /// selected rows go to four interleaved tables, so that rows of the same key do not
+    /// each wait for the previous one's sums to reach memory (`-s proto` spent ~3 ns a row
+    /// in the plain loop; perf). The totals are summed from the tables when `totals`.
+    fn small(&mut self, b: &FlowBatch, sel: &[bool], keys: &[u8], totals: bool) {
         const WAYS: usize = 4;
         let mut t = [[Sums::EMPTY; 256]; WAYS];
-        let n = sel
+        // Only the selected rows: every row, its sums multiplied by 0 or 1, was a fifth of
+        // `-s proto/packets 'bytes > 10000'` (perf).
+        let picked = pick(sel, &mut self.picked);
+        let rows = sel
             .len()
             .min(keys.len())
             .min(b.packets.len())
             .min(b.bytes.len())
             .min(b.time_flow_start_ns.len())
             .min(b.time_flow_end_ns.len());
-        let rows = sel[..n]
-            .iter()
-            .zip(&keys[..n])
-            .zip(&b.packets[..n])
-            .zip(&b.bytes[..n])
-            .zip(&b.time_flow_start_ns[..n])
-            .zip(&b.time_flow_end_ns[..n]);
-        for (i, (((((&s, &k), &p), &y), &first), &last)) in rows.enumerate() {
-            let m = u64::from(s);
-            let e = &mut t[i % WAYS][usize::from(k)];
-            e.flows += m;
-            e.packets += p * m;
-            e.bytes += y * m;
-            e.first_ns = e.first_ns.min(if s { first } else { u64::MAX });
-            e.last_ns = e.last_ns.max(if s { last } else { 0 });
+        let (keys, packets, bytes) = (&keys[..rows], &b.packets[..rows], &b.bytes[..rows]);
+        let (first, last) = (&b.time_flow_start_ns[..rows], &b.time_flow_end_ns[..rows]);
+        for (j, &i) in picked.iter().enumerate() {
+            let i = i as usize;
+            if i >= rows {
+                break;
+            }
+            let e = &mut t[j % WAYS][usize::from(keys[i])];
+            e.flows += 1;
+            e.packets += packets[i];
+            e.bytes += bytes[i];
+            e.first_ns = e.first_ns.min(first[i]);
+            e.last_ns = e.last_ns.max(last[i]);
         }
         let table = self.dense.get_or_insert_with(dense_table);
         for k in 0..256u16 {
@@ -658,6 +669,11 @@ impl StatAcc {
                 let w = &way[usize::from(k)];
                 if w.flows == 0 {
                     continue;
+                }
+                if totals {
+                    self.totals.0 += w.flows;
+                    self.totals.1 += w.packets;
+                    self.totals.2 += w.bytes;
                 }
                 let d = &mut table[usize::from(k)];
                 if d.flows == 0 {
