@@ -427,7 +427,8 @@ impl<'a, K> Cols<'a, K> {
     }
 }
 
-/// Rows ahead of the one summed whose sums [`StatAcc::dense`] asks the memory for.
+/// Rows ahead of the one summed whose sums the port and address-dictionary folds ask the
+/// memory for.
 const PREFETCH_AHEAD: usize = 16;
 
 /// Asks for the cache line holding `x`, without waiting for it (a hint: no effect on what
