@@ -382,21 +382,16 @@ pub fn run(a: GenerateArgs) -> Result<()> {
     Ok(())
 }
 
-/// Waits until `t_ns` after `start`: sleeps most of the way, spins the last stretch (sleep
-/// alone overshoots by ~50-100 us, which matters at high rates).
+/// Waits until `t_ns` after `start`, sleeping, never spinning. Due times are absolute, so
+/// a sleep that overshoots (the kernel wakes us ~50-100 us late) only makes the next sends
+/// overdue: they go out at once, in a burst of at most that long, and the average rate stays
+/// exact. Spinning the last stretch instead kept the sender on a core for the whole run, and
+/// on a machine shared with the collector that core is the collector's.
 pub fn pace(start: Instant, t_ns: u64) {
     let due = start + Duration::from_nanos(t_ns);
-    loop {
-        let now = Instant::now();
-        if now >= due {
-            return;
-        }
-        let left = due - now;
-        if left > Duration::from_micros(300) {
-            std::thread::sleep(left - Duration::from_micros(200));
-        } else {
-            std::hint::spin_loop();
-        }
+    let now = Instant::now();
+    if due > now {
+        std::thread::sleep(due - now);
     }
 }
 
