@@ -48,7 +48,12 @@ fn main() {
     // Marker for callgrind --toggle-collect: only the write is measured.
     let f = write(&store, &p, &opts);
     println!("{codec:?}: {} rows, {} bytes", f.rows, f.size);
-    let _ = std::fs::remove_dir_all(&dir);
+    // WRITE_ONCE_KEEP=1 leaves the file, e.g. to compare two builds' files with pyarrow.
+    if std::env::var_os("WRITE_ONCE_KEEP").is_some() {
+        println!("{}", f.path.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
 
 #[inline(never)]

@@ -40,6 +40,7 @@ mod dictkeys;
 pub use dictkeys::fuzz_indices;
 pub use pages::fuzz_delta;
 mod files;
+mod intcol;
 mod maintenance;
 mod pages;
 mod rollup;

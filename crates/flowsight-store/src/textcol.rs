@@ -30,9 +30,12 @@ use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{ColumnChunkMetaData, PageEncodingStats};
 use parquet::file::page_index::offset_index::{OffsetIndexMetaData, PageLocation};
+use parquet::file::statistics::Statistics;
 use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
 use rustc_hash::FxHashMap;
+
+pub(crate) use crate::intcol::Keys;
 
 /// Values per data page: about 100 KiB of keys at 12 bits, small enough for readers to
 /// skip pages, large enough that page headers cost nothing.
@@ -118,18 +121,24 @@ pub(crate) fn encode(
         plain.extend_from_slice(&(v.len() as u32).to_le_bytes());
         plain.extend_from_slice(v.as_bytes());
     }
-    dict_chunk(descr, codec, plain, values.len(), &keys).map(Some)
+    dict_chunk(descr, codec, plain, values.len(), Keys::Slice(&keys), None).map(Some)
 }
 
 /// A dictionary-encoded column chunk: one dictionary page of `num_values` PLAIN values
-/// (`plain`), then data pages of at most [`PAGE_ROWS`] `keys` (indices into it).
-fn dict_chunk(
+/// (`plain`), then data pages of at most [`PAGE_ROWS`] `keys` (indices into it), with chunk
+/// `statistics` when given.
+pub(crate) fn dict_chunk(
     descr: ColumnDescPtr,
     codec: Compression,
     plain: Vec<u8>,
     num_values: usize,
-    keys: &[u32],
+    keys: Keys<'_>,
+    statistics: Option<Statistics>,
 ) -> Result<Chunk, ParquetError> {
+    let rows = match keys {
+        Keys::Slice(k) => k.len(),
+        Keys::Constant(n) => n,
+    };
     let mut sink = TrackedWrite::new(Vec::<u8>::new());
     let mut tally = Tally::default();
     // Every column of a file needs an offset index once one has (arrow-rs's metadata writer
@@ -148,15 +157,19 @@ fn dict_chunk(
         let width = bit_width(num_values.max(1) as u32 - 1);
         let def = descr.max_def_level();
         let mut body = Vec::new();
-        for (pi, page_keys) in keys.chunks(PAGE_ROWS).enumerate() {
+        for (pi, first) in (0..rows).step_by(PAGE_ROWS).enumerate() {
+            let count = (rows - first).min(PAGE_ROWS);
             body.clear();
-            all_present(&mut body, page_keys.len(), def);
+            all_present(&mut body, count, def);
             body.push(width);
-            hybrid(&mut body, page_keys, width);
+            match keys {
+                Keys::Slice(k) => hybrid(&mut body, &k[first..first + count], width),
+                Keys::Constant(_) => rle_run(&mut body, count, 0, width),
+            }
             let n = body.len();
             let page = Page::DataPage {
                 buf: compress(codec, std::mem::take(&mut body))?,
-                num_values: page_keys.len() as u32,
+                num_values: count as u32,
                 encoding: Encoding::RLE_DICTIONARY,
                 def_level_encoding: Encoding::RLE,
                 rep_level_encoding: Encoding::RLE,
@@ -168,12 +181,19 @@ fn dict_chunk(
             );
         }
     }
-    tally.finish(sink, descr, codec, keys.len(), Encoding::RLE_DICTIONARY)
+    tally.finish(
+        sink,
+        descr,
+        codec,
+        rows,
+        Encoding::RLE_DICTIONARY,
+        statistics,
+    )
 }
 
 /// Sizes and page locations of a column chunk, added up page by page.
 #[derive(Default)]
-struct Tally {
+pub(crate) struct Tally {
     uncompressed: u64,
     compressed: u64,
     data_offset: Option<i64>,
@@ -187,7 +207,7 @@ impl Tally {
         self.compressed += spec.compressed_size as u64;
     }
 
-    fn data(&mut self, spec: &PageWriteSpec, first_row: usize) {
+    pub(crate) fn data(&mut self, spec: &PageWriteSpec, first_row: usize) {
         self.dictionary(spec);
         self.data_offset.get_or_insert(spec.offset as i64);
         self.locations.push(PageLocation {
@@ -200,13 +220,14 @@ impl Tally {
 
     /// The chunk written to `sink`: data pages of `data` encoding, after a PLAIN dictionary
     /// page when that encoding is `RLE_DICTIONARY`.
-    fn finish(
+    pub(crate) fn finish(
         self,
         sink: TrackedWrite<Vec<u8>>,
         descr: ColumnDescPtr,
         codec: Compression,
         rows: usize,
         data: Encoding,
+        statistics: Option<Statistics>,
     ) -> Result<Chunk, ParquetError> {
         let dictionary = data == Encoding::RLE_DICTIONARY;
         let mut encodings = vec![Encoding::PLAIN, Encoding::RLE];
@@ -225,7 +246,11 @@ impl Tally {
             count: self.data_pages,
         });
         let bytes = Bytes::from(sink.into_inner()?);
-        let metadata = ColumnChunkMetaData::builder(descr)
+        let mut metadata = ColumnChunkMetaData::builder(descr);
+        if let Some(s) = statistics {
+            metadata = metadata.set_statistics(s);
+        }
+        let metadata = metadata
             .set_compression(codec)
             .set_encodings(encodings)
             .set_page_encoding_stats(stats)
@@ -287,7 +312,7 @@ pub(crate) fn encode_fixed(
     let rows: usize = arrays.iter().map(|a| a.len()).sum();
     if let Some((plain, keys)) = address_dictionary(&parts, rows) {
         let distinct = plain.len() / 16;
-        return dict_chunk(descr, codec, plain, distinct, &keys).map(Some);
+        return dict_chunk(descr, codec, plain, distinct, Keys::Slice(&keys), None).map(Some);
     }
     let mut sink = TrackedWrite::new(Vec::<u8>::new());
     let mut tally = Tally::default();
@@ -332,7 +357,7 @@ pub(crate) fn encode_fixed(
         }
     }
     tally
-        .finish(sink, descr, codec, rows, Encoding::PLAIN)
+        .finish(sink, descr, codec, rows, Encoding::PLAIN, None)
         .map(Some)
 }
 
@@ -459,7 +484,7 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
 }
 
-fn compress(codec: Compression, data: Vec<u8>) -> Result<Bytes, ParquetError> {
+pub(crate) fn compress(codec: Compression, data: Vec<u8>) -> Result<Bytes, ParquetError> {
     let level = match codec {
         Compression::ZSTD(level) => level,
         // Parquet's LZ4_RAW is one LZ4 block, no frame (`Compression.md`).
@@ -482,7 +507,7 @@ fn compress(codec: Compression, data: Vec<u8>) -> Result<Bytes, ParquetError> {
 
 /// The definition levels of a data page of `n` values that are all present: one RLE run of
 /// the maximum level `def`, behind its 4-byte length. Nothing for a required column.
-fn all_present(body: &mut Vec<u8>, n: usize, def: i16) {
+pub(crate) fn all_present(body: &mut Vec<u8>, n: usize, def: i16) {
     if def > 0 {
         let mut levels = Vec::with_capacity(8);
         rle_run(&mut levels, n, def as u32, bit_width(def as u32));

@@ -910,3 +910,129 @@ fn files_read_in_parts_give_every_row_once() {
         assert_eq!(pairs, want);
     }
 }
+
+#[test]
+fn integer_columns_round_trip_constant_dictionary_and_plain() {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::file::statistics::Statistics;
+    // Across batches and row groups of 50 000 rows: a column of zeros and one constant
+    // non-zero (one-value dictionaries), a few interfaces (a dictionary), TCP flags (a
+    // dictionary of u16), AS numbers above i32::MAX (unsigned statistics), MACs above
+    // i64::MAX (PLAIN: no dictionary asked in flush files) and AS numbers distinct per row
+    // (a dictionary asked, but more than half the rows distinct: PLAIN).
+    let mut batches = Vec::new();
+    for (n, seed) in [(70_000usize, 1u64), (40_000, 2), (17, 3)] {
+        let mut b = flows(n, T0 + seed * 1_000_000_000, 3, seed);
+        for i in 0..n {
+            let x = seed << 32 | i as u64;
+            b.vlan_id[i] = 0;
+            b.mpls_label[i] = 7;
+            b.in_if[i] = (x % 5) as u32 + 1;
+            b.tcp_flags[i] = (x % 64) as u16;
+            b.src_as[i] = u32::MAX - (x % 3) as u32;
+            b.src_mac[i] = u64::MAX - x;
+            b.dst_as[i] = x as u32;
+        }
+        batches.push(b);
+    }
+    let mut want: Vec<FlowRecord> = batches.iter().flat_map(|b| b.iter()).collect();
+    want.sort_by_key(|r| (r.time_flow_start_ns, r.bytes));
+    for rows in [50_000, 1_000_000] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let f = s
+            .write_prepared(
+                &flowsight_store::Prepared::from_batches(batches.clone()),
+                T0,
+                &WriteOptions {
+                    row_group_rows: rows,
+                    ..WriteOptions::default()
+                },
+            )
+            .unwrap()
+            .unwrap();
+        // The store's own page reader.
+        assert_eq!(all_records(&s), want, "row groups of {rows}");
+        // arrow-rs: every value, and chunk statistics equal to the rows' own min/max.
+        let file = std::fs::File::open(&f.path).unwrap();
+        let r = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        let md = r.metadata().clone();
+        let mut read: Vec<(u64, u32, u64, u16)> = Vec::new();
+        for rb in r.build().unwrap() {
+            let rb = rb.unwrap();
+            let get = |name: &str| rb.column(rb.schema().index_of(name).unwrap()).clone();
+            let bytes = get("bytes");
+            let src_as = get("src_as");
+            let mac = get("src_mac");
+            let flags = get("tcp_flags");
+            use arrow_array::cast::AsArray;
+            use arrow_array::types::{UInt16Type, UInt32Type, UInt64Type};
+            for i in 0..rb.num_rows() {
+                read.push((
+                    bytes.as_primitive::<UInt64Type>().value(i),
+                    src_as.as_primitive::<UInt32Type>().value(i),
+                    mac.as_primitive::<UInt64Type>().value(i),
+                    flags.as_primitive::<UInt16Type>().value(i),
+                ));
+            }
+        }
+        let mut expect: Vec<(u64, u32, u64, u16)> = batches
+            .iter()
+            .flat_map(|b| b.iter())
+            .map(|r| (r.bytes, r.src_as, r.src_mac, r.tcp_flags))
+            .collect();
+        read.sort_unstable();
+        expect.sort_unstable();
+        assert_eq!(read, expect, "arrow-rs, row groups of {rows}");
+        let mut first = 0usize;
+        for g in md.row_groups() {
+            let n = g.num_rows() as usize;
+            let group = &want[first..first + n];
+            first += n;
+            let chunk = |name: &str| g.column(column(&md, name));
+            for (name, dict) in [
+                ("vlan_id", true),
+                ("mpls_label", true),
+                ("in_if", true),
+                ("tcp_flags", true),
+                ("src_mac", false),
+                ("dst_as", false),
+            ] {
+                assert_eq!(
+                    chunk(name).dictionary_page_offset().is_some(),
+                    dict,
+                    "{name}, row groups of {rows}"
+                );
+            }
+            // A constant column is a few bytes a page, whatever the row count.
+            assert!(chunk("vlan_id").compressed_size() < 200);
+            let lo = group.iter().map(|r| r.src_as).min().unwrap();
+            let hi = group.iter().map(|r| r.src_as).max().unwrap();
+            match chunk("src_as").statistics() {
+                Some(Statistics::Int32(s)) => {
+                    assert_eq!(
+                        (*s.min_opt().unwrap() as u32, *s.max_opt().unwrap() as u32),
+                        (lo, hi)
+                    );
+                    assert_eq!(s.null_count_opt(), Some(0));
+                }
+                other => panic!("src_as statistics: {other:?}"),
+            }
+            let lo = group.iter().map(|r| r.src_mac).min().unwrap();
+            let hi = group.iter().map(|r| r.src_mac).max().unwrap();
+            match chunk("src_mac").statistics() {
+                Some(Statistics::Int64(s)) => assert_eq!(
+                    (*s.min_opt().unwrap() as u64, *s.max_opt().unwrap() as u64),
+                    (lo, hi)
+                ),
+                other => panic!("src_mac statistics: {other:?}"),
+            }
+            match chunk("mpls_label").statistics() {
+                Some(Statistics::Int32(s)) => {
+                    assert_eq!((s.min_opt(), s.max_opt()), (Some(&7), Some(&7)))
+                }
+                other => panic!("mpls_label statistics: {other:?}"),
+            }
+        }
+    }
+}

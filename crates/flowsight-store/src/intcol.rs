@@ -1,0 +1,408 @@
+//! Integer columns (the schema's unsigned numbers left to Parquet's default encoding: flags,
+//! TOS, VLANs, interfaces, AS numbers, prefix lengths, MACs...) written as column chunks
+//! straight from the arrays' value buffers.
+//!
+//! Why not arrow-rs's encoder: most of these columns are constant in a flush file (an
+//! exporter that does not send VLANs, MPLS labels or ICMP codes gives zeros), and arrow-rs
+//! still encodes every value (PLAIN, 4 or 8 bytes a row, in mini-batches with level
+//! bookkeeping) and zstd compresses the lot; its dictionary encoder hashes every value in a
+//! general interner. Together that was about a third of a flush writer's samples (perf,
+//! `bench/ingest.py` v9 at 1.2 M flows/s: `Interner::intern` 5.5% of serve, `write_slice`
+//! 3.9%, `write_mini_batch` 3.6%).
+//!
+//! Here a chunk is one of (Parquet `Encodings.md`):
+//! - constant: a dictionary of one value and data pages that are each one RLE run of key 0,
+//!   a few bytes whatever the row count;
+//! - dictionary (when the column asks for one and its distinct values fit a dictionary page):
+//!   the distinct values PLAIN, then `RLE_DICTIONARY` keys, as [`textcol`](crate::textcol)
+//!   writes them;
+//! - otherwise PLAIN data pages of the values, compressed with the file's codec.
+//!
+//! Chunk statistics (min/max, no nulls) are kept where the properties ask for them: readers
+//! (DuckDB, DataFusion) prune row groups with them.
+
+use crate::textcol::{self, Chunk, PAGE_ROWS, Tally};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{UInt8Type, UInt16Type, UInt32Type, UInt64Type};
+use arrow_array::{Array, ArrayRef, ArrowPrimitiveType};
+use arrow_schema::DataType;
+use parquet::basic::{Compression, Encoding, Type as PhysicalType};
+use parquet::column::page::{CompressedPage, Page, PageWriter};
+use parquet::errors::ParquetError;
+use parquet::file::statistics::{Statistics, ValueStatistics};
+use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
+use parquet::schema::types::ColumnDescPtr;
+
+/// Largest dictionary page written (arrow-rs's default `dictionary_page_size_limit`).
+const DICTIONARY_BYTES: usize = 1 << 20;
+
+/// Whether `dt` is a type [`encode`] handles.
+pub(crate) fn handles(dt: &DataType) -> bool {
+    matches!(
+        dt,
+        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64
+    )
+}
+
+/// How the caller's properties want the column written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Wanted {
+    /// The file's codec for this column (see [`textcol::chunk_codec`]).
+    pub codec: Compression,
+    /// A dictionary when the values fit one (constant chunks always get one).
+    pub dictionary: bool,
+    /// Chunk min/max statistics.
+    pub statistics: bool,
+}
+
+/// Encodes the integer column made of `arrays` (one row group's slices, in order). `None`
+/// when an array does not fit (nulls, mixed types, a physical type other than the value's):
+/// the caller then uses arrow-rs's encoder.
+pub(crate) fn encode(
+    descr: ColumnDescPtr,
+    arrays: &[&ArrayRef],
+    want: Wanted,
+) -> Result<Option<Chunk>, ParquetError> {
+    match arrays.first().map(|a| a.data_type()) {
+        Some(DataType::UInt8) => typed::<UInt8Type>(descr, arrays, want),
+        Some(DataType::UInt16) => typed::<UInt16Type>(descr, arrays, want),
+        Some(DataType::UInt32) => typed::<UInt32Type>(descr, arrays, want),
+        Some(DataType::UInt64) => typed::<UInt64Type>(descr, arrays, want),
+        _ => Ok(None),
+    }
+}
+
+/// An unsigned value and its Parquet physical type: INT32 for up to 32 bits, INT64 for 64
+/// (Parquet `LogicalTypes.md`, "Unsigned integers": the bits, compared unsigned).
+trait Value: Copy + Ord + Default {
+    const PHYSICAL: PhysicalType;
+    /// Bytes of a PLAIN value.
+    const WIDTH: usize;
+    fn wide(self) -> u64;
+    /// Writes the PLAIN value (little-endian) into `out` of exactly `WIDTH` bytes.
+    fn plain(self, out: &mut [u8]);
+    /// Chunk statistics; `old` also fills the deprecated min/max fields (signed orders only,
+    /// as arrow-rs does).
+    fn statistics(min: Self, max: Self, old: bool) -> Statistics;
+}
+
+macro_rules! int32_value {
+    ($t:ty) => {
+        impl Value for $t {
+            const PHYSICAL: PhysicalType = PhysicalType::INT32;
+            const WIDTH: usize = 4;
+            #[inline]
+            fn wide(self) -> u64 {
+                u64::from(self)
+            }
+            #[inline]
+            fn plain(self, out: &mut [u8]) {
+                out.copy_from_slice(&u32::from(self).to_le_bytes());
+            }
+            fn statistics(min: Self, max: Self, old: bool) -> Statistics {
+                // The bits as i32, as arrow-rs stores unsigned statistics.
+                Statistics::Int32(
+                    ValueStatistics::new(
+                        Some(u32::from(min) as i32),
+                        Some(u32::from(max) as i32),
+                        None,
+                        Some(0),
+                        false,
+                    )
+                    .with_backwards_compatible_min_max(old),
+                )
+            }
+        }
+    };
+}
+int32_value!(u8);
+int32_value!(u16);
+int32_value!(u32);
+
+impl Value for u64 {
+    const PHYSICAL: PhysicalType = PhysicalType::INT64;
+    const WIDTH: usize = 8;
+    #[inline]
+    fn wide(self) -> u64 {
+        self
+    }
+    #[inline]
+    fn plain(self, out: &mut [u8]) {
+        out.copy_from_slice(&self.to_le_bytes());
+    }
+    fn statistics(min: Self, max: Self, old: bool) -> Statistics {
+        Statistics::Int64(
+            ValueStatistics::new(Some(min as i64), Some(max as i64), None, Some(0), false)
+                .with_backwards_compatible_min_max(old),
+        )
+    }
+}
+
+fn typed<T>(
+    descr: ColumnDescPtr,
+    arrays: &[&ArrayRef],
+    want: Wanted,
+) -> Result<Option<Chunk>, ParquetError>
+where
+    T: ArrowPrimitiveType,
+    T::Native: Value,
+{
+    if descr.physical_type() != <T::Native as Value>::PHYSICAL {
+        return Ok(None);
+    }
+    let mut parts: Vec<&[T::Native]> = Vec::with_capacity(arrays.len());
+    for a in arrays {
+        let Some(p) = a.as_primitive_opt::<T>() else {
+            return Ok(None);
+        };
+        if p.null_count() > 0 {
+            return Ok(None);
+        }
+        // A slice's values are already its own window (row groups are slices).
+        parts.push(p.values());
+    }
+    let rows: usize = parts.iter().map(|p| p.len()).sum();
+    let Some((min, max)) = min_max(&parts) else {
+        return Ok(None);
+    };
+    let stats = want
+        .statistics
+        .then(|| <T::Native as Value>::statistics(min, max, descr.sort_order().is_signed()));
+    let mut plain = vec![0u8; <T::Native as Value>::WIDTH];
+    if min == max {
+        min.plain(&mut plain);
+        return textcol::dict_chunk(descr, want.codec, plain, 1, Keys::Constant(rows), stats)
+            .map(Some);
+    }
+    if want.dictionary
+        && let Some((values, keys)) = dictionary(&parts, rows)
+    {
+        let mut plain = vec![0u8; values.len() * <T::Native as Value>::WIDTH];
+        for (out, v) in plain
+            .chunks_exact_mut(<T::Native as Value>::WIDTH)
+            .zip(&values)
+        {
+            v.plain(out);
+        }
+        return textcol::dict_chunk(
+            descr,
+            want.codec,
+            plain,
+            values.len(),
+            Keys::Slice(&keys),
+            stats,
+        )
+        .map(Some);
+    }
+    plain_chunk(descr, &parts, rows, want.codec, stats).map(Some)
+}
+
+/// The smallest and largest value; `None` without rows.
+fn min_max<N: Value>(parts: &[&[N]]) -> Option<(N, N)> {
+    let first = parts.iter().find_map(|p| p.first().copied())?;
+    let (mut lo, mut hi) = (first, first);
+    for p in parts {
+        // Separate folds vectorize; a combined one with branches does not.
+        lo = lo.min(p.iter().copied().min().unwrap_or(lo));
+        hi = hi.max(p.iter().copied().max().unwrap_or(hi));
+    }
+    Some((lo, hi))
+}
+
+/// The keys of a dictionary-encoded chunk.
+pub(crate) enum Keys<'a> {
+    /// One per row.
+    Slice(&'a [u32]),
+    /// `rows` keys, all 0 (a one-value dictionary).
+    Constant(usize),
+}
+
+/// The distinct values of `parts` in order of appearance and each row's index into them;
+/// `None` when they would not fit a dictionary page, or more than half the rows are
+/// distinct (a dictionary then saves little over PLAIN and costs a table lookup a row).
+fn dictionary<N: Value>(parts: &[&[N]], rows: usize) -> Option<(Vec<N>, Vec<u32>)> {
+    let limit = (rows / 2)
+        .max(1)
+        .min(DICTIONARY_BYTES / <N as Value>::WIDTH);
+    let mut table = IntTable::new();
+    let mut keys: Vec<u32> = Vec::with_capacity(rows);
+    // Runs of one value (an exporter's one interface, a quiet AS) skip the table.
+    let mut last: Option<(N, u32)> = None;
+    for p in parts {
+        for &v in *p {
+            let id = match last {
+                Some((l, id)) if l == v => id,
+                _ => {
+                    let id = table.id(v);
+                    if table.values.len() > limit {
+                        return None;
+                    }
+                    last = Some((v, id));
+                    id
+                }
+            };
+            keys.push(id);
+        }
+    }
+    Some((table.values, keys))
+}
+
+/// Values to dense ids: open addressing with linear probing over a multiplicative hash (as
+/// [`textcol`]'s address table, for 64-bit values).
+struct IntTable<N> {
+    /// Id + 1 per slot, 0 for empty; the length is a power of two at most half full.
+    slots: Vec<u32>,
+    /// Each id's value.
+    values: Vec<N>,
+}
+
+impl<N: Value> IntTable<N> {
+    fn new() -> IntTable<N> {
+        IntTable {
+            slots: vec![0; 256],
+            values: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn slot(&self, x: N) -> usize {
+        let h = x.wide().wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        // The high bits are the well-mixed ones.
+        (h >> (64 - self.slots.len().trailing_zeros())) as usize
+    }
+
+    /// The id of `x`, given the next free one if it is new.
+    #[inline]
+    fn id(&mut self, x: N) -> u32 {
+        let mask = self.slots.len() - 1;
+        let mut i = self.slot(x);
+        loop {
+            match self.slots[i] {
+                0 => break,
+                s => {
+                    if self.values[s as usize - 1] == x {
+                        return s - 1;
+                    }
+                }
+            }
+            i = (i + 1) & mask;
+        }
+        self.values.push(x);
+        let id = self.values.len() as u32 - 1;
+        self.slots[i] = id + 1;
+        if self.values.len() * 2 > self.slots.len() {
+            self.grow();
+        }
+        id
+    }
+
+    fn grow(&mut self) {
+        self.slots = vec![0; self.slots.len() * 2];
+        let mask = self.slots.len() - 1;
+        for (id, &x) in self.values.iter().enumerate() {
+            let mut i = self.slot(x);
+            while self.slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = id as u32 + 1;
+        }
+    }
+}
+
+/// PLAIN data pages of at most [`PAGE_ROWS`] values, walking `parts` as one stream.
+fn plain_chunk<N: Value>(
+    descr: ColumnDescPtr,
+    parts: &[&[N]],
+    rows: usize,
+    codec: Compression,
+    stats: Option<Statistics>,
+) -> Result<Chunk, ParquetError> {
+    let w = <N as Value>::WIDTH;
+    let mut sink = TrackedWrite::new(Vec::<u8>::new());
+    let mut tally = Tally::default();
+    {
+        let mut pw = SerializedPageWriter::new(&mut sink);
+        let def = descr.max_def_level();
+        let mut first_row = 0usize;
+        let mut parts = parts.iter();
+        let mut rest: &[N] = parts.next().copied().unwrap_or_default();
+        while first_row < rows {
+            let n = (rows - first_row).min(PAGE_ROWS);
+            // A fresh buffer per page: the compressor takes it.
+            let mut body: Vec<u8> = Vec::with_capacity(n * w + 16);
+            textcol::all_present(&mut body, n, def);
+            let mut want = n;
+            while want > 0 {
+                if rest.is_empty() {
+                    match parts.next() {
+                        Some(p) => rest = p,
+                        None => break,
+                    }
+                    continue;
+                }
+                let take = want.min(rest.len());
+                let at = body.len();
+                body.resize(at + take * w, 0);
+                for (out, v) in body[at..].chunks_exact_mut(w).zip(&rest[..take]) {
+                    v.plain(out);
+                }
+                rest = &rest[take..];
+                want -= take;
+            }
+            let len = body.len();
+            let page = Page::DataPage {
+                buf: textcol::compress(codec, body)?,
+                num_values: n as u32,
+                encoding: Encoding::PLAIN,
+                def_level_encoding: Encoding::RLE,
+                rep_level_encoding: Encoding::RLE,
+                statistics: None,
+            };
+            tally.data(&pw.write_page(CompressedPage::new(page, len))?, first_row);
+            first_row += n;
+        }
+    }
+    tally.finish(sink, descr, codec, rows, Encoding::PLAIN, stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int_table_gives_dense_stable_ids_through_growth() {
+        let mut t = IntTable::<u64>::new();
+        // Values that differ only in high bits, and small ones, each seen twice.
+        let xs: Vec<u64> = (0..5_000u64)
+            .map(|i| if i % 2 == 0 { i << 40 } else { i })
+            .collect();
+        for (i, &x) in xs.iter().enumerate() {
+            assert_eq!(t.id(x), i as u32);
+        }
+        for (i, &x) in xs.iter().enumerate().rev() {
+            assert_eq!(t.id(x), i as u32);
+        }
+        assert_eq!(t.values, xs);
+    }
+
+    #[test]
+    fn dictionary_keeps_first_appearance_order_across_parts() {
+        let a: Vec<u16> = vec![7, 7, 3, 7];
+        let b: Vec<u16> = vec![3, 9, 9, 9];
+        let (values, keys) = dictionary(&[&a, &b], 8).unwrap();
+        assert_eq!(values, vec![7, 3, 9]);
+        assert_eq!(keys, vec![0, 0, 1, 0, 1, 2, 2, 2]);
+        // Five distinct in eight rows: more than half, no dictionary.
+        let c: Vec<u16> = vec![1, 2, 3, 4, 5, 5, 5, 5];
+        assert!(dictionary(&[&c], 8).is_none());
+    }
+
+    #[test]
+    fn min_max_spans_parts() {
+        let a: Vec<u32> = vec![5, u32::MAX, 9];
+        let b: Vec<u32> = vec![];
+        let c: Vec<u32> = vec![2];
+        assert_eq!(min_max(&[&a, &b, &c]), Some((2, u32::MAX)));
+        assert_eq!(min_max::<u32>(&[&b]), None);
+    }
+}
