@@ -21,16 +21,14 @@
 //! Chunk statistics (min/max, no nulls) are kept where the properties ask for them: readers
 //! (DuckDB, DataFusion) prune row groups with them.
 
-use crate::textcol::{self, Chunk, PAGE_ROWS, Tally};
+use crate::textcol::{self, Chunk, IdTable, TableKey};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{UInt8Type, UInt16Type, UInt32Type, UInt64Type};
 use arrow_array::{Array, ArrayRef, ArrowPrimitiveType};
 use arrow_schema::DataType;
-use parquet::basic::{Compression, Encoding, Type as PhysicalType};
-use parquet::column::page::{CompressedPage, Page, PageWriter};
+use parquet::basic::{Compression, Type as PhysicalType};
 use parquet::errors::ParquetError;
 use parquet::file::statistics::{Statistics, ValueStatistics};
-use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
 
 /// Largest dictionary page written (arrow-rs's default `dictionary_page_size_limit`).
@@ -74,7 +72,7 @@ pub(crate) fn encode(
 
 /// An unsigned value and its Parquet physical type: INT32 for up to 32 bits, INT64 for 64
 /// (Parquet `LogicalTypes.md`, "Unsigned integers": the bits, compared unsigned).
-trait Value: Copy + Ord + Default {
+trait Value: Copy + Ord + Default + TableKey {
     const PHYSICAL: PhysicalType;
     /// Bytes of a PLAIN value.
     const WIDTH: usize;
@@ -260,7 +258,7 @@ fn dictionary<N: Value>(parts: &[&[N]], rows: usize, min: N, max: N) -> Option<(
         }
         return Some((values, keys));
     }
-    let mut table = IntTable::new();
+    let mut table = IdTable::new(256);
     // Runs of one value (a quiet AS) skip the table.
     let mut last: Option<(N, u32)> = None;
     for p in parts {
@@ -285,69 +283,7 @@ fn dictionary<N: Value>(parts: &[&[N]], rows: usize, min: N, max: N) -> Option<(
 /// Value ranges below this many get a direct table in [`dictionary`] (256 KiB of ids).
 const DIRECT_SPAN: u64 = 1 << 16;
 
-/// Values to dense ids: open addressing with linear probing over a multiplicative hash (as
-/// [`textcol`]'s address table, for 64-bit values).
-struct IntTable<N> {
-    /// Id + 1 per slot, 0 for empty; the length is a power of two at most half full.
-    slots: Vec<u32>,
-    /// Each id's value.
-    values: Vec<N>,
-}
-
-impl<N: Value> IntTable<N> {
-    fn new() -> IntTable<N> {
-        IntTable {
-            slots: vec![0; 256],
-            values: Vec::new(),
-        }
-    }
-
-    #[inline]
-    fn slot(&self, x: N) -> usize {
-        let h = x.wide().wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        // The high bits are the well-mixed ones.
-        (h >> (64 - self.slots.len().trailing_zeros())) as usize
-    }
-
-    /// The id of `x`, given the next free one if it is new.
-    #[inline]
-    fn id(&mut self, x: N) -> u32 {
-        let mask = self.slots.len() - 1;
-        let mut i = self.slot(x);
-        loop {
-            match self.slots[i] {
-                0 => break,
-                s => {
-                    if self.values[s as usize - 1] == x {
-                        return s - 1;
-                    }
-                }
-            }
-            i = (i + 1) & mask;
-        }
-        self.values.push(x);
-        let id = self.values.len() as u32 - 1;
-        self.slots[i] = id + 1;
-        if self.values.len() * 2 > self.slots.len() {
-            self.grow();
-        }
-        id
-    }
-
-    fn grow(&mut self) {
-        self.slots = vec![0; self.slots.len() * 2];
-        let mask = self.slots.len() - 1;
-        for (id, &x) in self.values.iter().enumerate() {
-            let mut i = self.slot(x);
-            while self.slots[i] != 0 {
-                i = (i + 1) & mask;
-            }
-            self.slots[i] = id as u32 + 1;
-        }
-    }
-}
-
-/// PLAIN data pages of at most [`PAGE_ROWS`] values, walking `parts` as one stream.
+/// PLAIN data pages of the values, walking `parts` as one stream.
 fn plain_chunk<N: Value>(
     descr: ColumnDescPtr,
     parts: &[&[N]],
@@ -356,51 +292,28 @@ fn plain_chunk<N: Value>(
     stats: Option<Statistics>,
 ) -> Result<Chunk, ParquetError> {
     let w = <N as Value>::WIDTH;
-    let mut sink = TrackedWrite::new(Vec::<u8>::new());
-    let mut tally = Tally::default();
-    {
-        let mut pw = SerializedPageWriter::new(&mut sink);
-        let def = descr.max_def_level();
-        let mut first_row = 0usize;
-        let mut parts = parts.iter();
-        let mut rest: &[N] = parts.next().copied().unwrap_or_default();
-        while first_row < rows {
-            let n = (rows - first_row).min(PAGE_ROWS);
-            // A fresh buffer per page: the compressor takes it.
-            let mut body: Vec<u8> = Vec::with_capacity(n * w + 16);
-            textcol::all_present(&mut body, n, def);
-            let mut want = n;
-            while want > 0 {
-                if rest.is_empty() {
-                    match parts.next() {
-                        Some(p) => rest = p,
-                        None => break,
-                    }
-                    continue;
+    let mut parts = parts.iter();
+    let mut rest: &[N] = parts.next().copied().unwrap_or_default();
+    textcol::plain_chunk(descr, codec, rows, w, stats, |body, n| {
+        let mut want = n;
+        while want > 0 {
+            if rest.is_empty() {
+                match parts.next() {
+                    Some(p) => rest = p,
+                    None => break,
                 }
-                let take = want.min(rest.len());
-                let at = body.len();
-                body.resize(at + take * w, 0);
-                for (out, v) in body[at..].chunks_exact_mut(w).zip(&rest[..take]) {
-                    v.plain(out);
-                }
-                rest = &rest[take..];
-                want -= take;
+                continue;
             }
-            let len = body.len();
-            let page = Page::DataPage {
-                buf: textcol::compress(codec, body)?,
-                num_values: n as u32,
-                encoding: Encoding::PLAIN,
-                def_level_encoding: Encoding::RLE,
-                rep_level_encoding: Encoding::RLE,
-                statistics: None,
-            };
-            tally.data(&pw.write_page(CompressedPage::new(page, len))?, first_row);
-            first_row += n;
+            let take = want.min(rest.len());
+            let at = body.len();
+            body.resize(at + take * w, 0);
+            for (out, v) in body[at..].chunks_exact_mut(w).zip(&rest[..take]) {
+                v.plain(out);
+            }
+            rest = &rest[take..];
+            want -= take;
         }
-    }
-    tally.finish(sink, descr, codec, rows, Encoding::PLAIN, stats)
+    })
 }
 
 #[cfg(test)]
@@ -409,7 +322,7 @@ mod tests {
 
     #[test]
     fn int_table_gives_dense_stable_ids_through_growth() {
-        let mut t = IntTable::<u64>::new();
+        let mut t = IdTable::<u64>::new(256);
         // Values that differ only in high bits, and small ones, each seen twice.
         let xs: Vec<u64> = (0..5_000u64)
             .map(|i| if i % 2 == 0 { i << 40 } else { i })

@@ -314,35 +314,51 @@ pub(crate) fn encode_fixed(
         let distinct = plain.len() / 16;
         return dict_chunk(descr, codec, plain, distinct, Keys::Slice(&keys), None).map(Some);
     }
+    // Walk the arrays' bytes as one stream cut into pages of PAGE_ROWS values.
+    let mut parts = parts.into_iter();
+    let mut rest: &[u8] = parts.next().unwrap_or_default();
+    plain_chunk(descr, codec, rows, 16, None, |body, n| {
+        let mut want = n * 16;
+        while want > 0 {
+            if rest.is_empty() {
+                match parts.next() {
+                    Some(p) => rest = p,
+                    None => break,
+                }
+                continue;
+            }
+            let take = want.min(rest.len());
+            body.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            want -= take;
+        }
+    })
+    .map(Some)
+}
+
+/// A column chunk of PLAIN data pages of at most [`PAGE_ROWS`] values of `width` bytes:
+/// `fill(body, n)` appends a page's next `n` values, in order. With chunk `statistics` when
+/// given.
+pub(crate) fn plain_chunk(
+    descr: ColumnDescPtr,
+    codec: Compression,
+    rows: usize,
+    width: usize,
+    statistics: Option<Statistics>,
+    mut fill: impl FnMut(&mut Vec<u8>, usize),
+) -> Result<Chunk, ParquetError> {
     let mut sink = TrackedWrite::new(Vec::<u8>::new());
     let mut tally = Tally::default();
     {
         let mut pw = SerializedPageWriter::new(&mut sink);
         let def = descr.max_def_level();
-        let page_bytes = PAGE_ROWS * 16;
         let mut first_row = 0usize;
-        // Walk the arrays' bytes as one stream cut into pages of PAGE_ROWS values.
-        let mut parts = parts.into_iter();
-        let mut rest: &[u8] = parts.next().unwrap_or_default();
         while first_row < rows {
             let n = (rows - first_row).min(PAGE_ROWS);
             // A fresh buffer per page: the compressor takes it.
-            let mut body: Vec<u8> = Vec::with_capacity(page_bytes + 16);
+            let mut body: Vec<u8> = Vec::with_capacity(n * width + 16);
             all_present(&mut body, n, def);
-            let mut want = n * 16;
-            while want > 0 {
-                if rest.is_empty() {
-                    match parts.next() {
-                        Some(p) => rest = p,
-                        None => break,
-                    }
-                    continue;
-                }
-                let take = want.min(rest.len());
-                body.extend_from_slice(&rest[..take]);
-                rest = &rest[take..];
-                want -= take;
-            }
+            fill(&mut body, n);
             let len = body.len();
             let page = Page::DataPage {
                 buf: compress(codec, body)?,
@@ -356,9 +372,7 @@ pub(crate) fn encode_fixed(
             first_row += n;
         }
     }
-    tally
-        .finish(sink, descr, codec, rows, Encoding::PLAIN, None)
-        .map(Some)
+    tally.finish(sink, descr, codec, rows, Encoding::PLAIN, statistics)
 }
 
 /// The distinct addresses of `parts` (16-byte values, `rows` in all) as a PLAIN dictionary
@@ -371,7 +385,7 @@ pub(crate) fn encode_fixed(
 /// (callgrind, `examples/write_once.rs`, see BENCHMARKS.md).
 fn address_dictionary(parts: &[&[u8]], rows: usize) -> Option<(Vec<u8>, Vec<u32>)> {
     let limit = (rows / 2).max(1);
-    let mut table = AddrTable::new();
+    let mut table = IdTable::<u128>::new(1024);
     let mut keys: Vec<u32> = Vec::with_capacity(rows);
     // Runs of one address (an exporter's own, a busy host) skip the table.
     let mut last: Option<(u128, u32)> = None;
@@ -404,35 +418,60 @@ fn address_dictionary(parts: &[&[u8]], rows: usize) -> Option<(Vec<u8>, Vec<u32>
     Some((plain, keys))
 }
 
-/// Addresses to dense ids: open addressing with linear probing over a multiplicative hash
-/// of both halves. A general-purpose map hashed IPv4-mapped addresses (12 constant bytes)
-/// into long probe chains here: ~570 instructions an address (callgrind).
-struct AddrTable {
-    /// Id + 1 per slot, 0 for empty; the length is a power of two at most half full.
-    slots: Vec<u32>,
-    /// Each id's address.
-    values: Vec<u128>,
+/// A value an [`IdTable`] can hold: `mix` folds it to 64 bits for the multiplicative hash.
+pub(crate) trait TableKey: Copy + Eq {
+    fn mix(self) -> u64;
 }
 
-impl AddrTable {
-    fn new() -> AddrTable {
-        AddrTable {
-            slots: vec![0; 1024],
+impl TableKey for u128 {
+    #[inline]
+    fn mix(self) -> u64 {
+        // Both halves: IPv4-mapped addresses differ only in the low one.
+        (self as u64) ^ ((self >> 64) as u64).rotate_left(29)
+    }
+}
+
+macro_rules! table_key {
+    ($($t:ty),*) => {$(
+        impl TableKey for $t {
+            #[inline]
+            fn mix(self) -> u64 {
+                u64::from(self)
+            }
+        }
+    )*};
+}
+table_key!(u8, u16, u32, u64);
+
+/// Values to dense ids: open addressing with linear probing over a multiplicative hash. A
+/// general-purpose map hashed IPv4-mapped addresses (12 constant bytes) into long probe
+/// chains here: ~570 instructions an address (callgrind).
+pub(crate) struct IdTable<K> {
+    /// Id + 1 per slot, 0 for empty; the length is a power of two at most half full.
+    slots: Vec<u32>,
+    /// Each id's value.
+    pub(crate) values: Vec<K>,
+}
+
+impl<K: TableKey> IdTable<K> {
+    /// An empty table of `slots` slots (a power of two).
+    pub(crate) fn new(slots: usize) -> IdTable<K> {
+        IdTable {
+            slots: vec![0; slots.next_power_of_two().max(2)],
             values: Vec::new(),
         }
     }
 
     #[inline]
-    fn slot(&self, x: u128) -> usize {
-        let h =
-            ((x as u64) ^ ((x >> 64) as u64).rotate_left(29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    fn slot(&self, x: K) -> usize {
+        let h = x.mix().wrapping_mul(0x9e37_79b9_7f4a_7c15);
         // The high bits are the well-mixed ones.
         (h >> (64 - self.slots.len().trailing_zeros())) as usize
     }
 
     /// The id of `x`, given the next free one if it is new.
     #[inline]
-    fn id(&mut self, x: u128) -> u32 {
+    pub(crate) fn id(&mut self, x: K) -> u32 {
         let mask = self.slots.len() - 1;
         let mut i = self.slot(x);
         loop {
@@ -659,7 +698,7 @@ mod tests {
 
     #[test]
     fn address_table_gives_dense_stable_ids_through_growth() {
-        let mut t = AddrTable::new();
+        let mut t = IdTable::<u128>::new(1024);
         // IPv4-mapped (12 constant bytes) and IPv6 addresses, each seen twice.
         let addrs: Vec<u128> = (0..50_000u128)
             .map(|i| {
