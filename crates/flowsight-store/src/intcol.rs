@@ -259,22 +259,9 @@ fn dictionary<N: Value>(parts: &[&[N]], rows: usize, min: N, max: N) -> Option<(
         return Some((values, keys));
     }
     let mut table = IdTable::new(256);
-    // Runs of one value (a quiet AS) skip the table.
-    let mut last: Option<(N, u32)> = None;
     for p in parts {
-        for &v in *p {
-            let id = match last {
-                Some((l, id)) if l == v => id,
-                _ => {
-                    let id = table.id(v);
-                    if table.values.len() > limit {
-                        return None;
-                    }
-                    last = Some((v, id));
-                    id
-                }
-            };
-            keys.push(id);
+        if !table.push_keys(p.iter().copied(), limit, &mut keys) {
+            return None;
         }
     }
     Some((table.values, keys))

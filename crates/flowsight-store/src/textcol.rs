@@ -387,25 +387,14 @@ fn address_dictionary(parts: &[&[u8]], rows: usize) -> Option<(Vec<u8>, Vec<u32>
     let limit = (rows / 2).max(1);
     let mut table = IdTable::<u128>::new(1024);
     let mut keys: Vec<u32> = Vec::with_capacity(rows);
-    // Runs of one address (an exporter's own, a busy host) skip the table.
-    let mut last: Option<(u128, u32)> = None;
     for p in parts {
-        for v in p.chunks_exact(16) {
+        let values = p.chunks_exact(16).map(|v| {
             let mut a = [0u8; 16];
             a.copy_from_slice(v);
-            let x = u128::from_ne_bytes(a);
-            let id = match last {
-                Some((l, id)) if l == x => id,
-                _ => {
-                    let id = table.id(x);
-                    if table.values.len() > limit {
-                        return None;
-                    }
-                    last = Some((x, id));
-                    id
-                }
-            };
-            keys.push(id);
+            u128::from_ne_bytes(a)
+        });
+        if !table.push_keys(values, limit, &mut keys) {
+            return None;
         }
     }
     let mut plain = Vec::with_capacity(table.values.len().max(1) * 16);
@@ -451,6 +440,8 @@ pub(crate) struct IdTable<K> {
     slots: Vec<u32>,
     /// Each id's value.
     pub(crate) values: Vec<K>,
+    /// The last value [`IdTable::push_keys`] looked up, and its id.
+    last: Option<(K, u32)>,
 }
 
 impl<K: TableKey> IdTable<K> {
@@ -459,7 +450,35 @@ impl<K: TableKey> IdTable<K> {
         IdTable {
             slots: vec![0; slots.next_power_of_two().max(2)],
             values: Vec::new(),
+            last: None,
         }
+    }
+
+    /// Appends the id of each of `values` to `keys`; `false` (stop) once more than `limit`
+    /// values are distinct. Runs of one value (an exporter's own address, a quiet AS) skip
+    /// the table.
+    #[inline]
+    pub(crate) fn push_keys(
+        &mut self,
+        values: impl Iterator<Item = K>,
+        limit: usize,
+        keys: &mut Vec<u32>,
+    ) -> bool {
+        for x in values {
+            let id = match self.last {
+                Some((l, id)) if l == x => id,
+                _ => {
+                    let id = self.id(x);
+                    if self.values.len() > limit {
+                        return false;
+                    }
+                    self.last = Some((x, id));
+                    id
+                }
+            };
+            keys.push(id);
+        }
+        true
     }
 
     #[inline]
