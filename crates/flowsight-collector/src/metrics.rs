@@ -24,6 +24,8 @@ pub struct Counters {
     pub not_allowed: AtomicU64,
     /// Datagrams the kernel dropped because the socket buffer was full (`SO_RXQ_OVFL`).
     pub kernel_drops: AtomicU64,
+    /// UDP receives that carried several datagrams of one exporter (UDP GRO).
+    pub udp_gro_receives: AtomicU64,
     /// Flows written to the store.
     pub stored_flows: AtomicU64,
     /// Files written by flushes.
@@ -161,6 +163,12 @@ impl Shared {
             "counter",
             "Datagrams dropped by the kernel (socket buffer full, SO_RXQ_OVFL).",
             g(&c.kernel_drops),
+        );
+        metric(
+            "udp_gro_receives_total",
+            "counter",
+            "UDP receives that carried several datagrams of one exporter (UDP GRO).",
+            g(&c.udp_gro_receives),
         );
         metric(
             "stored_flows_total",

@@ -54,6 +54,11 @@ fn one(l: &Listener, port: u16, rcvbuf: usize, reuse: bool) -> Result<UdpSocket,
         );
     }
     let _ = setsockopt(&s, sockopt::RxqOvfl, &1);
+    // UDP GRO (Linux 5.0+, `udp(7)` UDP_GRO): the kernel may hand over several datagrams of
+    // one exporter (same addresses and ports) in one buffer, cut at the size a control
+    // message gives. One receive then costs what one datagram did. Older kernels refuse the
+    // option and deliver datagrams one by one, which the receive loop handles the same way.
+    let _ = setsockopt(&s, sockopt::UdpGroSegment, &true);
     s.bind(&addr.into()).map_err(|e| {
         let hint = match e.kind() {
             std::io::ErrorKind::AddrInUse => {
@@ -126,7 +131,8 @@ impl Receiver {
 
     pub(crate) fn run(self) {
         let mut bufs = vec![0u8; BATCH * SLOT];
-        let mut meta: Vec<(Option<IpAddr>, usize)> = Vec::with_capacity(BATCH);
+        // (exporter, bytes received, GRO segment size or 0).
+        let mut meta: Vec<(Option<IpAddr>, usize, usize)> = Vec::with_capacity(BATCH);
         let mut chunks: Vec<Chunk> = (0..self.workers.len()).map(|_| Chunk::default()).collect();
         let mut drops_seen: u32 = 0;
         let c = &self.shared.counters;
@@ -145,7 +151,7 @@ impl Receiver {
                 // it, so reused headers would stop receiving SO_RXQ_OVFL counts.
                 let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(
                     BATCH,
-                    Some(nix::cmsg_space!(u32)),
+                    Some(nix::cmsg_space!(u32, i32)),
                 );
                 let mut iovs: Vec<[IoSliceMut<'_>; 1]> = bufs
                     .chunks_exact_mut(SLOT)
@@ -156,15 +162,20 @@ impl Receiver {
                 match recvmmsg(fd, &mut headers, &mut iovs, MsgFlags::MSG_WAITFORONE, None) {
                     Ok(res) => {
                         for m in res {
+                            let mut seg = 0;
                             if let Ok(cm) = m.cmsgs() {
                                 for x in cm {
-                                    if let ControlMessageOwned::RxqOvfl(n) = x {
-                                        ovfl = Some(n);
+                                    match x {
+                                        ControlMessageOwned::RxqOvfl(n) => ovfl = Some(n),
+                                        ControlMessageOwned::UdpGroSegments(n) => {
+                                            seg = usize::try_from(n).unwrap_or(0);
+                                        }
+                                        _ => {}
                                     }
                                 }
                             }
                             let ip = m.address.as_ref().and_then(ip_of);
-                            meta.push((ip, m.bytes));
+                            meta.push((ip, m.bytes, seg));
                         }
                     }
                     Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => continue,
@@ -183,15 +194,28 @@ impl Receiver {
                 drops_seen = n;
             }
             let now = now_ns();
-            let mut bytes = 0u64;
-            for (i, &(ip, len)) in meta.iter().enumerate() {
+            let (mut bytes, mut datagrams, mut gro) = (0u64, 0u64, 0u64);
+            for (i, &(ip, len, seg)) in meta.iter().enumerate() {
+                datagrams += 1;
                 let Some(ip) = ip else { continue };
                 let data = &bufs[i * SLOT..i * SLOT + len.min(SLOT)];
                 bytes += len as u64;
                 let w = worker_of(ip, chunks.len());
-                chunks[w].push(ip, now, data);
+                if seg == 0 || data.len() <= seg {
+                    chunks[w].push(ip, now, data);
+                } else {
+                    // A GRO buffer: datagrams of `seg` bytes each, the last one maybe shorter.
+                    datagrams += (data.len().div_ceil(seg) - 1) as u64;
+                    gro += 1;
+                    for d in data.chunks(seg) {
+                        chunks[w].push(ip, now, d);
+                    }
+                }
             }
-            Counters::add(&c.datagrams, meta.len() as u64);
+            Counters::add(&c.datagrams, datagrams);
+            if gro > 0 {
+                Counters::add(&c.udp_gro_receives, gro);
+            }
             Counters::add(&c.bytes, bytes);
             for (w, ch) in chunks.iter_mut().enumerate() {
                 if ch.items.is_empty() {

@@ -99,6 +99,46 @@ fn flows_are_queryable_within_five_seconds_and_equal_the_capture() {
     let _ = std::fs::remove_dir_all(&data);
 }
 
+/// `flowsight replay` hands runs of equal-size datagrams to the kernel as one UDP GSO send,
+/// and `serve` asks for UDP GRO, so on loopback the run arrives as one buffer. Each datagram
+/// in it must still be decoded on its own: the totals are tshark's and nfdump's counts of
+/// the captures (two NetFlow v5 datagrams, the last one shorter; 38 sFlow datagrams).
+#[test]
+fn gro_buffers_are_cut_into_their_datagrams() {
+    let data = tempdir("serve-gro");
+    let s = Serve::start(&data, &["--listen", "netflow://127.0.0.1:0"]);
+    let mut want = (0, 0, 0);
+    let mut datagrams = 0;
+    for name in ["softflowd-v5", "pmacct-sfprobe"] {
+        let out = Command::new(common::bin())
+            .args(["replay", "--speed", "max", "--summary-json", "--target"])
+            .arg(s.addr("netflow"))
+            .arg(root().join(format!("testdata/captures/{name}.pcap")))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(summary["gso"], true, "this kernel refused UDP GSO");
+        let t = capture_totals(name);
+        want = (want.0 + t.0, want.1 + t.1, want.2 + t.2);
+        datagrams += summary["datagrams"].as_u64().unwrap();
+    }
+    s.wait_flows(want.0, Duration::from_secs(10));
+    assert_eq!(s.metric("flowsight_datagrams_total"), datagrams);
+    assert!(
+        s.metric("flowsight_udp_gro_receives_total") > 0,
+        "no receive carried several datagrams: the test did not exercise GRO"
+    );
+    assert_eq!(s.metric("flowsight_decode_errors_total"), 0);
+    s.stop();
+    assert_eq!(stored_totals(&data, "any"), want);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
 #[test]
 fn duckdb_reads_the_store_without_flowsight() {
     let py = duckdb_python();
