@@ -41,18 +41,19 @@ fn serve_with_flows(name: &str, n: u64) -> (Serve, std::path::PathBuf) {
             "200ms",
         ],
     );
-    let out = Command::new(bin())
-        .args([
-            "generate", "--format", "ipfix", "--rate", "max", "--seed", "11",
-        ])
-        .args(["--flows", &n.to_string(), "--target", &s.addr("netflow")])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::flowsight(&[
+        "generate",
+        "--format",
+        "ipfix",
+        "--rate",
+        "max",
+        "--seed",
+        "11",
+        "--flows",
+        &n.to_string(),
+        "--target",
+        &s.addr("netflow"),
+    ]);
     s.wait_flows(n, Duration::from_secs(30));
     let t = Instant::now();
     loop {

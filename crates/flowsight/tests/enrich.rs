@@ -97,18 +97,19 @@ fn generated_traffic_gets_real_countries_and_ases() {
     let health = http_get(&s.http, "/api/v1/health");
     assert!(health.contains(r#""enrichment":"on""#), "{health}");
     let n = 20_000u64;
-    let out = Command::new(bin())
-        .args([
-            "generate", "--format", "ipfix", "--rate", "max", "--seed", "7",
-        ])
-        .args(["--flows", &n.to_string(), "--target", &s.addr("netflow")])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::flowsight(&[
+        "generate",
+        "--format",
+        "ipfix",
+        "--rate",
+        "max",
+        "--seed",
+        "7",
+        "--flows",
+        &n.to_string(),
+        "--target",
+        &s.addr("netflow"),
+    ]);
     s.wait_flows(n, Duration::from_secs(30));
     assert!(s.metric("flowsight_enrich_cache_hits_total") > 0);
     s.stop();

@@ -208,23 +208,15 @@ fn replay_of_a_generated_capture_delivers_the_same_totals() {
         "13",
     ]);
     let c = Collector::start("nfcapd", "nfcapd-replay");
-    let out = Command::new(bin())
-        .args([
-            "replay",
-            pcap.to_str().unwrap(),
-            "--target",
-            &format!("127.0.0.1:{}", c.port),
-            "--speed",
-            "max",
-            "--summary-json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::flowsight(&[
+        "replay",
+        pcap.to_str().unwrap(),
+        "--target",
+        &format!("127.0.0.1:{}", c.port),
+        "--speed",
+        "max",
+        "--summary-json",
+    ]);
     let (nf, _) = c.finish();
     for k in ["flows", "packets", "bytes"] {
         assert_eq!(nf[k], truth[k], "replay: {k}");

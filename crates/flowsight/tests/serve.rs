@@ -110,18 +110,17 @@ fn gro_buffers_are_cut_into_their_datagrams() {
     let mut want = (0, 0, 0);
     let mut datagrams = 0;
     for name in ["softflowd-v5", "pmacct-sfprobe"] {
-        let out = Command::new(common::bin())
-            .args(["replay", "--speed", "max", "--summary-json", "--target"])
-            .arg(s.addr("netflow"))
-            .arg(root().join(format!("testdata/captures/{name}.pcap")))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let pcap = root().join(format!("testdata/captures/{name}.pcap"));
+        let out = common::flowsight(&[
+            "replay",
+            "--speed",
+            "max",
+            "--summary-json",
+            "--target",
+            &s.addr("netflow"),
+            pcap.to_str().unwrap(),
+        ]);
+        let summary: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(summary["gso"], true, "this kernel refused UDP GSO");
         let t = capture_totals(name);
         want = (want.0 + t.0, want.1 + t.1, want.2 + t.2);
@@ -268,26 +267,24 @@ fn ipfix_over_tcp_reaches_the_store() {
             "500ms",
         ],
     );
-    let out = Command::new(common::bin())
-        .args([
-            "generate",
-            "--format",
-            "ipfix",
-            "--transport",
-            "tcp",
-            "--flows",
-            "5000",
-        ])
-        .args(["--rate", "max", "--no-background", "--scenario", "ddos-syn"])
-        .args(["--target", &s.addr("ipfix+tcp"), "--summary=json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let truth: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = common::flowsight(&[
+        "generate",
+        "--format",
+        "ipfix",
+        "--transport",
+        "tcp",
+        "--flows",
+        "5000",
+        "--rate",
+        "max",
+        "--no-background",
+        "--scenario",
+        "ddos-syn",
+        "--target",
+        &s.addr("ipfix+tcp"),
+        "--summary=json",
+    ]);
+    let truth: Value = serde_json::from_slice(&out).unwrap();
     let flows = truth["flows"].as_u64().unwrap();
     s.wait_flows(flows, Duration::from_secs(20));
     s.stop();

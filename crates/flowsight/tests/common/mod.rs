@@ -332,21 +332,21 @@ pub fn http_get(addr: &str, path: &str) -> String {
     b.to_string()
 }
 
-/// Runs `flowsight query` and returns stdout; panics with stderr on failure.
-pub fn query(data: &Path, args: &[&str]) -> String {
-    let out = Command::new(bin())
-        .arg("query")
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .unwrap();
+/// Runs `flowsight ARGS` and returns stdout; panics with stderr on failure.
+pub fn flowsight(args: &[&str]) -> Vec<u8> {
+    let out = Command::new(bin()).args(args).output().unwrap();
     assert!(
         out.status.success(),
-        "query {args:?} failed: {}",
+        "flowsight {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).unwrap()
+    out.stdout
+}
+
+/// Runs `flowsight query` and returns stdout; panics with stderr on failure.
+pub fn query(data: &Path, args: &[&str]) -> String {
+    let data = data.to_str().unwrap();
+    String::from_utf8(flowsight(&[&["query", "--data", data], args].concat())).unwrap()
 }
 
 /// A running nfcapd writing into a directory.
