@@ -38,6 +38,9 @@ pub struct Config {
     pub receivers: usize,
     /// Kernel receive buffer per UDP socket (`SO_RCVBUF`).
     pub socket_buffer: String,
+    /// Ask the kernel for UDP GRO: several datagrams of one exporter per receive, cheaper,
+    /// but the kernel then counts a dropped buffer as one drop whatever it held.
+    pub udp_gro: bool,
     /// Exporters allowed to send (addresses or CIDR prefixes); empty: everyone.
     pub allow: Vec<String>,
     /// Per-exporter settings.
@@ -117,6 +120,7 @@ impl Default for Config {
             workers: 0,
             receivers: 1,
             socket_buffer: "32MiB".into(),
+            udp_gro: false,
             allow: Vec::new(),
             exporters: Vec::new(),
             store: StoreConfig::default(),
@@ -401,6 +405,8 @@ pub struct Settings {
     pub receivers: usize,
     /// `SO_RCVBUF` bytes.
     pub socket_buffer: usize,
+    /// UDP GRO on the UDP sockets.
+    pub udp_gro: bool,
     /// Allowed exporters (empty: all).
     pub allow: Vec<Prefix>,
     /// Sampling overrides.
@@ -613,6 +619,7 @@ impl Config {
             workers,
             receivers: self.receivers.max(1),
             socket_buffer,
+            udp_gro: self.udp_gro,
             allow,
             sampling_overrides,
             flush_interval,

@@ -217,7 +217,12 @@ pub fn start(settings: &Settings) -> Result<Running, CollectorError> {
     for l in &settings.listeners {
         match l.kind {
             ListenerKind::Netflow | ListenerKind::Sflow => {
-                let socks = udp::bind(l, settings.receivers, settings.socket_buffer)?;
+                let socks = udp::bind(
+                    l,
+                    settings.receivers,
+                    settings.socket_buffer,
+                    settings.udp_gro,
+                )?;
                 let addr = socks
                     .first()
                     .and_then(|s| s.local_addr().ok())

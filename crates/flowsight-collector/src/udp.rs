@@ -26,7 +26,13 @@ const SLOT: usize = 65_536;
 /// of traffic is far below any configured buffer and far below the store's flush interval.
 const LINGER: Duration = Duration::from_millis(1);
 
-fn one(l: &Listener, port: u16, rcvbuf: usize, reuse: bool) -> Result<UdpSocket, CollectorError> {
+fn one(
+    l: &Listener,
+    port: u16,
+    rcvbuf: usize,
+    reuse: bool,
+    gro: bool,
+) -> Result<UdpSocket, CollectorError> {
     let err = |what: &str, e: std::io::Error| CollectorError::Listen {
         url: l.url.clone(),
         message: format!("{what}: {e}"),
@@ -54,11 +60,15 @@ fn one(l: &Listener, port: u16, rcvbuf: usize, reuse: bool) -> Result<UdpSocket,
         );
     }
     let _ = setsockopt(&s, sockopt::RxqOvfl, &1);
-    // UDP GRO (Linux 5.0+, `udp(7)` UDP_GRO): the kernel may hand over several datagrams of
-    // one exporter (same addresses and ports) in one buffer, cut at the size a control
-    // message gives. One receive then costs what one datagram did. Older kernels refuse the
+    // UDP GRO (Linux 5.0+, `udp(7)` UDP_GRO), when configured: the kernel may hand over
+    // several datagrams of one exporter (same addresses and ports) in one buffer, cut at the
+    // size a control message gives, so one receive costs what one datagram did. Off by
+    // default: the kernel counts a coalesced buffer it drops as one drop (`SO_RXQ_OVFL`,
+    // measured on 6.18), so kernel drops would be undercounted. Older kernels refuse the
     // option and deliver datagrams one by one, which the receive loop handles the same way.
-    let _ = setsockopt(&s, sockopt::UdpGroSegment, &true);
+    if gro && setsockopt(&s, sockopt::UdpGroSegment, &true).is_err() {
+        tracing::warn!(listener = %l.url, "this kernel refuses UDP GRO (udp_gro = true); receiving datagrams one by one");
+    }
     s.bind(&addr.into()).map_err(|e| {
         let hint = match e.kind() {
             std::io::ErrorKind::AddrInUse => {
@@ -84,16 +94,17 @@ pub(crate) fn bind(
     l: &Listener,
     n: usize,
     rcvbuf: usize,
+    gro: bool,
 ) -> Result<Vec<UdpSocket>, CollectorError> {
     let reuse = n > 1;
-    let first = one(l, l.addr.port(), rcvbuf, reuse)?;
+    let first = one(l, l.addr.port(), rcvbuf, reuse, gro)?;
     let port = first
         .local_addr()
         .map(|a| a.port())
         .unwrap_or(l.addr.port());
     let mut v = vec![first];
     for _ in 1..n {
-        v.push(one(l, port, rcvbuf, reuse)?);
+        v.push(one(l, port, rcvbuf, reuse, gro)?);
     }
     Ok(v)
 }

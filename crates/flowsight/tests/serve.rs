@@ -99,29 +99,38 @@ fn flows_are_queryable_within_five_seconds_and_equal_the_capture() {
     let _ = std::fs::remove_dir_all(&data);
 }
 
+/// Replays a capture to `to` with `flowsight replay --speed max` (UDP GSO runs); returns
+/// its JSON summary.
+fn replay(name: &str, to: &str) -> Value {
+    let pcap = root().join(format!("testdata/captures/{name}.pcap"));
+    let out = common::flowsight(&[
+        "replay",
+        "--speed",
+        "max",
+        "--summary-json",
+        "--target",
+        to,
+        pcap.to_str().unwrap(),
+    ]);
+    let summary: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(summary["gso"], true, "this kernel refused UDP GSO");
+    summary
+}
+
 /// `flowsight replay` hands runs of equal-size datagrams to the kernel as one UDP GSO send,
-/// and `serve` asks for UDP GRO, so on loopback the run arrives as one buffer. Each datagram
-/// in it must still be decoded on its own: the totals are tshark's and nfdump's counts of
-/// the captures (two NetFlow v5 datagrams, the last one shorter; 38 sFlow datagrams).
+/// and `serve` with `udp_gro = true` asks for UDP GRO, so on loopback the run arrives as one
+/// buffer. Each datagram in it must still be decoded on its own: the totals are tshark's
+/// and nfdump's counts of the captures (two NetFlow v5 datagrams, the last one shorter;
+/// 38 sFlow datagrams). Without the setting, GRO stays off.
 #[test]
 fn gro_buffers_are_cut_into_their_datagrams() {
-    let data = tempdir("serve-gro");
-    let s = Serve::start(&data, &["--listen", "netflow://127.0.0.1:0"]);
+    let dir = tempdir("serve-gro");
+    let s = Serve::with_config(&dir, "udp_gro = true\n", "netflow://127.0.0.1:0");
+    let data = dir.join("store");
     let mut want = (0, 0, 0);
     let mut datagrams = 0;
     for name in ["softflowd-v5", "pmacct-sfprobe"] {
-        let pcap = root().join(format!("testdata/captures/{name}.pcap"));
-        let out = common::flowsight(&[
-            "replay",
-            "--speed",
-            "max",
-            "--summary-json",
-            "--target",
-            &s.addr("netflow"),
-            pcap.to_str().unwrap(),
-        ]);
-        let summary: Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(summary["gso"], true, "this kernel refused UDP GSO");
+        let summary = replay(name, &s.addr("netflow"));
         let t = capture_totals(name);
         want = (want.0 + t.0, want.1 + t.1, want.2 + t.2);
         datagrams += summary["datagrams"].as_u64().unwrap();
@@ -135,7 +144,18 @@ fn gro_buffers_are_cut_into_their_datagrams() {
     assert_eq!(s.metric("flowsight_decode_errors_total"), 0);
     s.stop();
     assert_eq!(stored_totals(&data, "any"), want);
-    let _ = std::fs::remove_dir_all(&data);
+    // The default: no GRO, the same datagrams one by one.
+    let s = Serve::start(&data, &["--listen", "netflow://127.0.0.1:0"]);
+    let summary = replay("softflowd-v5", &s.addr("netflow"));
+    let n = capture_totals("softflowd-v5").0;
+    s.wait_flows(n, Duration::from_secs(10));
+    assert_eq!(
+        s.metric("flowsight_datagrams_total"),
+        summary["datagrams"].as_u64().unwrap()
+    );
+    assert_eq!(s.metric("flowsight_udp_gro_receives_total"), 0);
+    s.stop();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
