@@ -41,20 +41,7 @@ fn serve_with_flows(name: &str, n: u64) -> (Serve, std::path::PathBuf) {
             "200ms",
         ],
     );
-    common::flowsight(&[
-        "generate",
-        "--format",
-        "ipfix",
-        "--rate",
-        "max",
-        "--seed",
-        "11",
-        "--flows",
-        &n.to_string(),
-        "--target",
-        &s.addr("netflow"),
-    ]);
-    s.wait_flows(n, Duration::from_secs(30));
+    s.generate_ipfix(n, 11);
     let t = Instant::now();
     loop {
         let v = get_json(&s, "/api/v1/top?dimension=proto");

@@ -97,20 +97,7 @@ fn generated_traffic_gets_real_countries_and_ases() {
     let health = http_get(&s.http, "/api/v1/health");
     assert!(health.contains(r#""enrichment":"on""#), "{health}");
     let n = 20_000u64;
-    common::flowsight(&[
-        "generate",
-        "--format",
-        "ipfix",
-        "--rate",
-        "max",
-        "--seed",
-        "7",
-        "--flows",
-        &n.to_string(),
-        "--target",
-        &s.addr("netflow"),
-    ]);
-    s.wait_flows(n, Duration::from_secs(30));
+    s.generate_ipfix(n, 7);
     assert!(s.metric("flowsight_enrich_cache_hits_total") > 0);
     s.stop();
     let store = data.join("store");

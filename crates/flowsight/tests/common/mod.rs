@@ -172,6 +172,25 @@ impl Serve {
         }
     }
 
+    /// Sends `n` generated IPFIX flows (seed `seed`) to the netflow listener, at full
+    /// speed, and waits until all are decoded.
+    pub fn generate_ipfix(&self, n: u64, seed: u64) {
+        flowsight(&[
+            "generate",
+            "--format",
+            "ipfix",
+            "--rate",
+            "max",
+            "--seed",
+            &seed.to_string(),
+            "--flows",
+            &n.to_string(),
+            "--target",
+            &self.addr("netflow"),
+        ]);
+        self.wait_flows(n, Duration::from_secs(30));
+    }
+
     /// SIGTERM, and waits for a clean exit.
     pub fn stop(mut self) -> String {
         self.stop_ref()
