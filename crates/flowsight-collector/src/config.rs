@@ -38,6 +38,9 @@ pub struct Config {
     pub receivers: usize,
     /// Kernel receive buffer per UDP socket (`SO_RCVBUF`).
     pub socket_buffer: String,
+    /// Memory for received datagrams waiting for a decode worker (shared among the
+    /// workers): what rides out a stall downstream before the kernel buffer has to.
+    pub receive_queue: String,
     /// Ask the kernel for UDP GRO: several datagrams of one exporter per receive, cheaper,
     /// but the kernel then counts a dropped buffer as one drop whatever it held.
     pub udp_gro: bool,
@@ -120,6 +123,7 @@ impl Default for Config {
             workers: 0,
             receivers: 1,
             socket_buffer: "32MiB".into(),
+            receive_queue: "256MiB".into(),
             udp_gro: false,
             allow: Vec::new(),
             exporters: Vec::new(),
@@ -405,6 +409,8 @@ pub struct Settings {
     pub receivers: usize,
     /// `SO_RCVBUF` bytes.
     pub socket_buffer: usize,
+    /// Bytes of datagrams queued for the workers, all together.
+    pub receive_queue: usize,
     /// UDP GRO on the UDP sockets.
     pub udp_gro: bool,
     /// Allowed exporters (empty: all).
@@ -512,6 +518,20 @@ impl Config {
             errs.push(format!("socket_buffer: {e}"));
             0
         }) as usize;
+        let receive_queue = match parse_size(&self.receive_queue) {
+            Ok(v) if v >= 1 << 20 => v as usize,
+            Ok(_) => {
+                errs.push(format!(
+                    "receive_queue: `{}` is too small; give at least 1MiB (default 256MiB)",
+                    self.receive_queue
+                ));
+                0
+            }
+            Err(e) => {
+                errs.push(format!("receive_queue: {e}"));
+                0
+            }
+        };
         let max_size = if self.store.max_size.trim().is_empty() {
             None
         } else {
@@ -619,6 +639,7 @@ impl Config {
             workers,
             receivers: self.receivers.max(1),
             socket_buffer,
+            receive_queue,
             udp_gro: self.udp_gro,
             allow,
             sampling_overrides,
@@ -706,7 +727,9 @@ mod tests {
         c.store.flush_interval = "10s".into();
         c.allow = vec!["10.0.0.0/99".into()];
         c.listen.push("ipfix+tls://0.0.0.0:4740".into());
+        c.receive_queue = "64KiB".into();
         let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("receive_queue: `64KiB` is too small"), "{e}");
         assert!(e.contains("store.flush_interval"), "{e}");
         assert!(e.contains("allow: `10.0.0.0/99`"), "{e}");
         assert!(e.contains("[tls]"), "{e}");

@@ -16,14 +16,16 @@
 //!
 //! Every datagram of one exporter reaches the same worker (the hash is of the exporter
 //! address only, not the source port), so its templates stay coherent without locks. Channels
-//! are bounded: when the store or the workers fall behind, receivers block, the kernel buffer
-//! fills and the kernel's drops are counted — nothing is dropped silently in user space.
+//! are bounded (the receivers' queues by bytes, `receive_queue`): when the store or the
+//! workers fall behind, receivers block, the kernel buffer fills and the kernel's drops are
+//! counted — nothing is dropped silently in user space.
 //!
 //! Shutdown ([`Running::shutdown`]) stops the receivers, lets the workers drain, flushes the
 //! store and saves the templates, so a restart loses nothing the exporters still rely on.
 
 pub mod config;
 pub mod metrics;
+mod queue;
 mod sink;
 mod stream;
 mod udp;
@@ -244,7 +246,11 @@ pub fn start(settings: &Settings) -> Result<Running, CollectorError> {
     let mut worker_txs = Vec::new();
     let mut workers = Vec::new();
     for id in 0..settings.workers {
-        let (tx, rx) = std::sync::mpsc::sync_channel(256);
+        // Each worker's share of the receive queue's memory.
+        let (tx, rx) = queue::channel(
+            (settings.receive_queue / settings.workers.max(1)).max(1 << 20),
+            shared.clone(),
+        );
         worker_txs.push(tx);
         let ctx = worker::WorkerCtx::new(
             id,

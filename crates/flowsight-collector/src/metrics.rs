@@ -26,6 +26,8 @@ pub struct Counters {
     pub kernel_drops: AtomicU64,
     /// UDP receives that carried several datagrams of one exporter (UDP GRO).
     pub udp_gro_receives: AtomicU64,
+    /// Bytes of datagrams waiting for a decode worker (bounded by `receive_queue`).
+    pub receive_queue_bytes: AtomicU64,
     /// Flows written to the store.
     pub stored_flows: AtomicU64,
     /// Files written by flushes.
@@ -193,6 +195,12 @@ impl Shared {
             "counter",
             "Flows dropped after repeated store failures.",
             g(&c.store_dropped_flows),
+        );
+        metric(
+            "receive_queue_bytes",
+            "gauge",
+            "Bytes of datagrams received and waiting for a decode worker.",
+            g(&c.receive_queue_bytes),
         );
         metric(
             "store_pending_flows",

@@ -4,6 +4,7 @@
 
 use crate::config::TlsConfig;
 use crate::metrics::{Counters, Shared};
+use crate::queue::WorkerTx;
 use crate::{Chunk, CollectorError, Listener, ListenerKind, now_ns, worker_of};
 use flowsight_wire::IpfixStream;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -11,7 +12,6 @@ use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
 /// Concurrent connections per listener (each costs a thread and at most 64 KiB of framing).
@@ -116,12 +116,7 @@ impl StreamListener {
     }
 
     /// Accepts connections until `stop`; each gets its own thread.
-    pub(crate) fn run(
-        self,
-        workers: Vec<SyncSender<Chunk>>,
-        shared: Arc<Shared>,
-        stop: Arc<AtomicBool>,
-    ) {
+    pub(crate) fn run(self, workers: Vec<WorkerTx>, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
         let active = Arc::new(AtomicUsize::new(0));
         let mut conns = Vec::new();
         while !stop.load(Ordering::Relaxed) {
@@ -180,7 +175,7 @@ fn connection(
     mut s: impl Read,
     peer: SocketAddr,
     url: &str,
-    workers: &[SyncSender<Chunk>],
+    workers: &[WorkerTx],
     shared: &Shared,
     stop: &AtomicBool,
 ) {
@@ -235,12 +230,12 @@ fn connection(
 }
 
 fn send(
-    workers: &[SyncSender<Chunk>],
+    workers: &[WorkerTx],
     w: usize,
     chunk: Chunk,
     c: &crate::metrics::Counters,
 ) -> Result<(), ()> {
     Counters::add(&c.datagrams, chunk.items.len() as u64);
     Counters::add(&c.bytes, chunk.data.len() as u64);
-    workers[w].send(chunk).map_err(|_| ())
+    workers[w].send(chunk)
 }

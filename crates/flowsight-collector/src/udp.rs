@@ -2,6 +2,7 @@
 //! counting (`SO_RXQ_OVFL`), and dispatch of each datagram to its exporter's worker.
 
 use crate::metrics::{Counters, Shared};
+use crate::queue::WorkerTx;
 use crate::{Chunk, CollectorError, Listener, now_ns, worker_of};
 use nix::sys::socket::{
     ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, setsockopt, sockopt,
@@ -12,7 +13,6 @@ use std::net::{IpAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
 /// Datagrams per `recvmmsg` call.
@@ -120,7 +120,7 @@ fn ip_of(a: &SockaddrStorage) -> Option<IpAddr> {
 
 pub(crate) struct Receiver {
     sock: UdpSocket,
-    workers: Vec<SyncSender<Chunk>>,
+    workers: Vec<WorkerTx>,
     shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
 }
@@ -128,7 +128,7 @@ pub(crate) struct Receiver {
 impl Receiver {
     pub(crate) fn new(
         sock: UdpSocket,
-        workers: Vec<SyncSender<Chunk>>,
+        workers: Vec<WorkerTx>,
         shared: Arc<Shared>,
         stop: Arc<AtomicBool>,
     ) -> Self {

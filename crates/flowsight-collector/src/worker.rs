@@ -3,12 +3,13 @@
 
 use crate::config::Prefix;
 use crate::metrics::{Counters, ExporterStats, Shared};
-use crate::{Chunk, RateLimit, Settings, worker_of};
+use crate::queue::WorkerRx;
+use crate::{RateLimit, Settings, worker_of};
 use flowsight_schema::FlowBatch;
 use flowsight_wire::{Decoder, DecoderConfig, TemplateSnapshot};
 use rustc_hash::FxHashMap;
 use std::net::IpAddr;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,7 @@ const HANDOFF_AGE: Duration = Duration::from_millis(200);
 
 pub(crate) struct WorkerCtx {
     id: usize,
-    rx: Receiver<Chunk>,
+    rx: WorkerRx,
     sink: SyncSender<FlowBatch>,
     shared: Arc<Shared>,
     snapshots: Arc<Mutex<Vec<TemplateSnapshot>>>,
@@ -37,7 +38,7 @@ impl WorkerCtx {
     pub(crate) fn new(
         id: usize,
         s: &Settings,
-        rx: Receiver<Chunk>,
+        rx: WorkerRx,
         sink: SyncSender<FlowBatch>,
         shared: Arc<Shared>,
         snapshots: Arc<Mutex<Vec<TemplateSnapshot>>>,
@@ -92,7 +93,7 @@ pub(crate) fn run(mut w: WorkerCtx) {
     )> = Vec::new();
     let c = &w.shared.counters;
     loop {
-        let msg = w.rx.recv_timeout(Duration::from_millis(100));
+        let msg = w.rx.rx.recv_timeout(Duration::from_millis(100));
         let done = matches!(msg, Err(RecvTimeoutError::Disconnected));
         if let Ok(chunk) = msg {
             let mut flows = 0u64;
@@ -148,6 +149,8 @@ pub(crate) fn run(mut w: WorkerCtx) {
                 }
             }
             Counters::add(&c.flows, flows);
+            drop(allowed);
+            w.rx.done(&chunk);
         }
         let due = oldest.is_some_and(|t| t.elapsed() >= HANDOFF_AGE);
         if batch.len() >= HANDOFF_ROWS || (due || done) && !batch.is_empty() {

@@ -142,6 +142,17 @@ fn gro_buffers_are_cut_into_their_datagrams() {
         "no receive carried several datagrams: the test did not exercise GRO"
     );
     assert_eq!(s.metric("flowsight_decode_errors_total"), 0);
+    // Every queued byte is given back once its datagrams are decoded (a leak would, in the
+    // end, block the receivers for good).
+    let t0 = std::time::Instant::now();
+    while s.metric("flowsight_receive_queue_bytes") != 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "receive queue still holds {} bytes after every flow was decoded",
+            s.metric("flowsight_receive_queue_bytes")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     s.stop();
     assert_eq!(stored_totals(&data, "any"), want);
     // The default: no GRO, the same datagrams one by one.
