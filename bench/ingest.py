@@ -14,10 +14,9 @@ Buffers: serve runs with its defaults, a 32 MiB socket buffer (SO_RCVBUFFORCE) a
 receive queue. nfcapd gets `-B` of the same total, 288 MiB (--nfcapd-buffer), so both have the
 same memory to ride out a stall; nfcapd asks with SO_RCVBUF, which the kernel caps at
 net.core.rmem_max, so the script raises that sysctl for the run (and puts it back), as an
-operator running nfcapd would. With one exporter all datagrams go to one worker, whose share
-of the queue (128 MiB with two workers) holds about a million flows: at 1.5 M flows/s and 10 s a
-run, zero loss means serve kept at least 93% of the pace throughout, not that a queue hid a
-deficit. The rate counted as zero-loss is the rate the sender achieved,
+operator running nfcapd would. Buffers hide a deficit only up to their size: 288 MiB holds
+about 2 million flows, so at 1.5 M flows/s and 10 s a run, zero loss means a collector kept at
+least ~87% of the pace throughout. The rate counted as zero-loss is the rate the sender achieved,
 which falls below the offered one when the sender runs short of CPU.
 
 With --enrich-config FILE (a flowsight.toml with an [enrich] section), a third collector,

@@ -245,12 +245,8 @@ pub fn start(settings: &Settings) -> Result<Running, CollectorError> {
     let (sink_tx, sink_rx) = std::sync::mpsc::sync_channel(32);
     let mut worker_txs = Vec::new();
     let mut workers = Vec::new();
-    for id in 0..settings.workers {
-        // Each worker's share of the receive queue's memory.
-        let (tx, rx) = queue::channel(
-            (settings.receive_queue / settings.workers.max(1)).max(1 << 20),
-            shared.clone(),
-        );
+    let queues = queue::channels(settings.workers, settings.receive_queue, shared.clone());
+    for (id, (tx, rx)) in queues.into_iter().enumerate() {
         worker_txs.push(tx);
         let ctx = worker::WorkerCtx::new(
             id,

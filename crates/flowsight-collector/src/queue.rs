@@ -11,7 +11,7 @@
 
 use crate::Chunk;
 use crate::metrics::Shared;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -21,98 +21,126 @@ pub(crate) fn cost(c: &Chunk) -> usize {
     64 + c.data.capacity() + c.items.capacity() * std::mem::size_of::<crate::Item>()
 }
 
+/// The memory all the workers' queues share. One budget, not a share per worker: a
+/// receiver that finds its worker's queue full waits whatever the other queues hold, so
+/// per-worker shares would isolate nothing and would leave the one busy worker of a single
+/// large exporter half the memory.
 #[derive(Debug)]
 struct Budget {
     cap: usize,
-    /// Bytes queued, and whether the worker is gone (senders must not wait for it).
-    state: Mutex<(usize, bool)>,
+    /// Bytes queued. Sends and a closing worker's drain hold this lock across the channel
+    /// operation, so no chunk's bytes are counted without the chunk being in a queue.
+    used: Mutex<usize>,
     freed: Condvar,
     shared: Arc<Shared>,
 }
 
-/// The sending side, one per (receiver, worker); cheap to clone.
+/// The sending side of one worker's queue; cheap to clone.
 #[derive(Debug, Clone)]
 pub(crate) struct WorkerTx {
     tx: Sender<Chunk>,
+    /// The worker is gone: senders must not wait for it.
+    closed: Arc<AtomicBool>,
     budget: Arc<Budget>,
 }
 
 /// The worker's side: releases each chunk's bytes once it is decoded, and on drop (the
-/// worker ending, normally or not) lets waiting senders go.
+/// worker ending, normally or not) gives back what is still queued and lets waiting
+/// senders go.
 #[derive(Debug)]
 pub(crate) struct WorkerRx {
     pub rx: Receiver<Chunk>,
+    closed: Arc<AtomicBool>,
     budget: Arc<Budget>,
 }
 
-/// A queue holding at most `cap` bytes of chunks (one chunk larger than `cap` is still
-/// admitted when the queue is empty, so no datagram can block forever).
-pub(crate) fn channel(cap: usize, shared: Arc<Shared>) -> (WorkerTx, WorkerRx) {
-    let (tx, rx) = std::sync::mpsc::channel();
+/// One queue per worker, together holding at most `cap` bytes of chunks (a chunk larger
+/// than `cap` is still admitted when nothing is queued, so no datagram waits forever).
+pub(crate) fn channels(
+    workers: usize,
+    cap: usize,
+    shared: Arc<Shared>,
+) -> Vec<(WorkerTx, WorkerRx)> {
     let budget = Arc::new(Budget {
         cap,
-        state: Mutex::new((0, false)),
+        used: Mutex::new(0),
         freed: Condvar::new(),
         shared,
     });
-    (
-        WorkerTx {
-            tx,
-            budget: budget.clone(),
-        },
-        WorkerRx { rx, budget },
-    )
+    (0..workers)
+        .map(|_| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let closed = Arc::new(AtomicBool::new(false));
+            (
+                WorkerTx {
+                    tx,
+                    closed: closed.clone(),
+                    budget: budget.clone(),
+                },
+                WorkerRx {
+                    rx,
+                    closed,
+                    budget: budget.clone(),
+                },
+            )
+        })
+        .collect()
 }
 
 impl WorkerTx {
-    /// Queues `chunk`, waiting while the queue is full. Fails when the worker is gone.
+    /// Queues `chunk`, waiting while the queues are full. Fails when the worker is gone.
     pub(crate) fn send(&self, chunk: Chunk) -> Result<(), ()> {
         let n = cost(&chunk);
         let b = &self.budget;
-        {
-            let mut st = b.state.lock().map_err(|_| ())?;
-            while !st.1 && st.0 > 0 && st.0 + n > b.cap {
-                st = b.freed.wait(st).map_err(|_| ())?;
-            }
-            if st.1 {
+        let mut used = b.used.lock().map_err(|_| ())?;
+        loop {
+            if self.closed.load(Ordering::Acquire) {
                 return Err(());
             }
-            st.0 += n;
+            if *used == 0 || *used + n <= b.cap {
+                break;
+            }
+            used = b.freed.wait(used).map_err(|_| ())?;
         }
-        b.shared
-            .counters
-            .receive_queue_bytes
-            .fetch_add(n as u64, Ordering::Relaxed);
-        self.tx.send(chunk).map_err(|_| {
-            self.budget.release(n);
-        })
+        self.tx.send(chunk).map_err(|_| ())?;
+        *used += n;
+        b.gauge(n as i64);
+        Ok(())
     }
 }
 
 impl WorkerRx {
     /// Gives back the bytes of a chunk the worker has finished with.
     pub(crate) fn done(&self, chunk: &Chunk) {
-        self.budget.release(cost(chunk));
+        let n = cost(chunk);
+        if let Ok(mut used) = self.budget.used.lock() {
+            *used = used.saturating_sub(n);
+        }
+        self.budget.gauge(-(n as i64));
+        self.budget.freed.notify_all();
     }
 }
 
 impl Budget {
-    fn release(&self, n: usize) {
-        if let Ok(mut st) = self.state.lock() {
-            st.0 = st.0.saturating_sub(n);
+    fn gauge(&self, delta: i64) {
+        let g = &self.shared.counters.receive_queue_bytes;
+        if delta >= 0 {
+            g.fetch_add(delta as u64, Ordering::Relaxed);
+        } else {
+            g.fetch_sub(delta.unsigned_abs(), Ordering::Relaxed);
         }
-        self.shared
-            .counters
-            .receive_queue_bytes
-            .fetch_sub(n as u64, Ordering::Relaxed);
-        self.freed.notify_all();
     }
 }
 
 impl Drop for WorkerRx {
     fn drop(&mut self) {
-        if let Ok(mut st) = self.budget.state.lock() {
-            st.1 = true;
+        if let Ok(mut used) = self.budget.used.lock() {
+            self.closed.store(true, Ordering::Release);
+            while let Ok(c) = self.rx.try_recv() {
+                let n = cost(&c);
+                *used = used.saturating_sub(n);
+                self.budget.gauge(-(n as i64));
+            }
         }
         self.budget.freed.notify_all();
     }
@@ -130,16 +158,20 @@ mod tests {
         c
     }
 
+    fn one(cap: usize, shared: Arc<Shared>) -> (WorkerTx, WorkerRx) {
+        channels(1, cap, shared).pop().unwrap()
+    }
+
     #[test]
     fn a_full_queue_makes_the_sender_wait_until_the_worker_frees_bytes() {
         let shared = Arc::new(Shared::default());
-        let one = cost(&chunk(1000));
-        let (tx, rx) = channel(2 * one, shared.clone());
+        let one_chunk = cost(&chunk(1000));
+        let (tx, rx) = one(2 * one_chunk, shared.clone());
         tx.send(chunk(1000)).unwrap();
         tx.send(chunk(1000)).unwrap();
         assert_eq!(
             shared.counters.receive_queue_bytes.load(Ordering::Relaxed),
-            2 * one as u64
+            2 * one_chunk as u64
         );
         let t = std::thread::spawn(move || {
             tx.send(chunk(1000)).unwrap();
@@ -164,19 +196,53 @@ mod tests {
 
     #[test]
     fn a_chunk_larger_than_the_queue_passes_when_it_is_empty() {
-        let (tx, rx) = channel(100, Arc::new(Shared::default()));
+        let (tx, rx) = one(100, Arc::new(Shared::default()));
         tx.send(chunk(10_000)).unwrap();
         assert_eq!(rx.rx.recv().unwrap().data.len(), 10_000);
     }
 
     #[test]
-    fn a_waiting_sender_is_released_when_the_worker_ends() {
-        let one = cost(&chunk(1000));
-        let (tx, rx) = channel(one, Arc::new(Shared::default()));
-        tx.send(chunk(1000)).unwrap();
-        let t = std::thread::spawn(move || tx.send(chunk(1000)));
+    fn one_busy_worker_may_use_the_whole_budget() {
+        let c = cost(&chunk(1000));
+        let mut q = channels(2, 4 * c, Arc::new(Shared::default()));
+        let (tx, _rx) = q.remove(0);
+        for _ in 0..4 {
+            tx.send(chunk(1000)).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_waiting_sender_is_released_and_bytes_returned_when_a_worker_ends() {
+        let shared = Arc::new(Shared::default());
+        let c = cost(&chunk(1000));
+        let mut q = channels(2, c, shared.clone());
+        let (tx_b, rx_b) = q.pop().unwrap();
+        let (tx_a, rx_a) = q.pop().unwrap();
+        tx_a.send(chunk(1000)).unwrap();
+        let to_a = tx_a.clone();
+        let waiting_a = std::thread::spawn(move || to_a.send(chunk(1000)));
+        let waiting_b = std::thread::spawn(move || tx_b.send(chunk(1000)));
         std::thread::sleep(Duration::from_millis(50));
-        drop(rx);
-        assert_eq!(t.join().unwrap(), Err(()));
+        assert!(!waiting_b.is_finished(), "sender went past a full budget");
+        // Worker A ends with a chunk still queued: its sender fails, and its bytes go
+        // back, so worker B's sender gets through.
+        drop(rx_a);
+        assert_eq!(waiting_a.join().unwrap(), Err(()));
+        let t0 = std::time::Instant::now();
+        while !waiting_b.is_finished() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(2),
+                "worker B's sender still waits: worker A's queued bytes were not given back"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(waiting_b.join().unwrap(), Ok(()));
+        assert_eq!(tx_a.send(chunk(1)), Err(()));
+        let got = rx_b.rx.recv().unwrap();
+        rx_b.done(&got);
+        assert_eq!(
+            shared.counters.receive_queue_bytes.load(Ordering::Relaxed),
+            0
+        );
     }
 }
