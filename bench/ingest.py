@@ -25,7 +25,7 @@ the difference in zero-loss rate in the same run. --collectors picks which ones 
 
 Usage: bench/ingest.py [--format v9|ipfix] [--duration 5] [--rates 250000,500000,...]
                        [--enrich-config bench/enrich.toml] [--collectors flowsight,flowsight+enrich,nfcapd]
-                       [--nfcapd-buffer 288]
+                       [--nfcapd-buffer 288] [--keep-captures]
 Needs the release binary (cargo build --release) and nfdump (apt-get install -y nfdump).
 """
 import argparse, json, os, shutil, signal, socket, subprocess, sys, tempfile, time
@@ -43,6 +43,9 @@ def free_port():
 
 
 CAPTURE = {}
+# Captures this invocation generated (2 - 3 GB each at these rates): removed at the end
+# unless --keep-captures, so a sweep does not fill the disk. Existing ones are reused.
+MADE = []
 NFCAPD_BUFFER = 288 << 20
 RMEM_MAX = "/proc/sys/net/core/rmem_max"
 
@@ -67,9 +70,11 @@ def capture(fmt, duration):
     key = (fmt, duration)
     if key not in CAPTURE:
         path = os.path.join(tempfile.gettempdir(), f"ingest-{fmt}-{duration}.pcap")
-        subprocess.run([BIN, "generate", "--out", path, "--format", fmt, "--rate", "1000000",
-                        "--flows", str(duration * 1_000_000), "--seed", "7"], check=True,
-                       capture_output=True)
+        if not os.path.exists(path):
+            MADE.append(path)
+            subprocess.run([BIN, "generate", "--out", path, "--format", fmt, "--rate", "1000000",
+                            "--flows", str(duration * 1_000_000), "--seed", "7"], check=True,
+                           capture_output=True)
         CAPTURE[key] = path
     return CAPTURE[key]
 
@@ -148,6 +153,8 @@ def main():
     ap.add_argument("--enrich-config", default=None)
     ap.add_argument("--collectors", default=None)
     ap.add_argument("--nfcapd-buffer", type=int, default=288, help="nfcapd -B, MiB")
+    ap.add_argument("--keep-captures", action="store_true",
+                    help="keep the captures generated (TMPDIR/ingest-FORMAT-N.pcap) for the next run")
     a = ap.parse_args()
     global NFCAPD_BUFFER
     NFCAPD_BUFFER = a.nfcapd_buffer << 20
@@ -155,6 +162,10 @@ def main():
     try:
         run(a)
     finally:
+        if not a.keep_captures:
+            for path in MADE:
+                if os.path.exists(path):
+                    os.remove(path)
         if old_rmem is not None:
             with open(RMEM_MAX, "w") as f:
                 f.write(str(old_rmem))

@@ -149,7 +149,7 @@ pub(crate) fn run(mut w: WorkerCtx) {
                 }
             }
             Counters::add(&c.flows, flows);
-            drop(allowed);
+            // Decoded: its bytes go back to the receive queue (the batch holds copies).
             w.rx.done(&chunk);
         }
         let due = oldest.is_some_and(|t| t.elapsed() >= HANDOFF_AGE);
