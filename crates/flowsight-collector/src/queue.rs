@@ -1,5 +1,5 @@
-//! The queue from the receivers to one decode worker, bounded by the bytes it holds rather
-//! than by a count of chunks.
+//! The queues from the receivers to the decode workers, bounded together by the bytes they
+//! hold rather than each by a count of chunks.
 //!
 //! Raw datagrams are the cheapest form in which to ride out a stall downstream (a store
 //! flush, a burst of exporters, a neighbour taking the CPU): 120 - 200 bytes a flow, against
