@@ -16,7 +16,7 @@ same memory to ride out a stall; nfcapd asks with SO_RCVBUF, which the kernel ca
 net.core.rmem_max, so the script raises that sysctl for the run (and puts it back), as an
 operator running nfcapd would. Buffers hide a deficit only up to their size: 288 MiB holds
 about 2 million flows, so at 1.5 M flows/s and 10 s a run, zero loss means a collector kept at
-least ~87% of the pace throughout. The rate counted as zero-loss is the rate the sender achieved,
+least ~85% of the pace throughout. The rate counted as zero-loss is the rate the sender achieved,
 which falls below the offered one when the sender runs short of CPU.
 
 With --enrich-config FILE (a flowsight.toml with an [enrich] section), a third collector,

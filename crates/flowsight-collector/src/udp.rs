@@ -145,6 +145,9 @@ impl Receiver {
         // (exporter, bytes received, GRO segment size or 0).
         let mut meta: Vec<(Option<IpAddr>, usize, usize)> = Vec::with_capacity(BATCH);
         let mut chunks: Vec<Chunk> = (0..self.workers.len()).map(|_| Chunk::default()).collect();
+        // Per worker, the bytes and datagrams of one receive; per datagram, its worker.
+        let mut need: Vec<(usize, usize)> = Vec::with_capacity(chunks.len());
+        let mut dest: Vec<usize> = Vec::with_capacity(BATCH);
         let mut drops_seen: u32 = 0;
         let c = &self.shared.counters;
         let fd = self.sock.as_raw_fd();
@@ -204,14 +207,37 @@ impl Receiver {
                 Counters::add(&c.kernel_drops, u64::from(n.wrapping_sub(drops_seen)));
                 drops_seen = n;
             }
+            // Each worker's chunk sized for exactly this receive's datagrams: the receive
+            // queue counts a chunk's capacity, and growing by doubling would count up to
+            // twice its bytes (and copy them at each growth).
+            need.clear();
+            need.resize(chunks.len(), (0, 0));
+            dest.clear();
+            for &(ip, len, seg) in &meta {
+                let Some(ip) = ip else {
+                    dest.push(usize::MAX);
+                    continue;
+                };
+                let (w, len) = (worker_of(ip, chunks.len()), len.min(SLOT));
+                need[w].0 += len;
+                need[w].1 += if seg == 0 || len <= seg {
+                    1
+                } else {
+                    len.div_ceil(seg)
+                };
+                dest.push(w);
+            }
+            for (ch, &(b, n)) in chunks.iter_mut().zip(&need) {
+                ch.data.reserve_exact(b);
+                ch.items.reserve_exact(n);
+            }
             let now = now_ns();
             let (mut bytes, mut datagrams, mut gro) = (0u64, 0u64, 0u64);
-            for (i, &(ip, len, seg)) in meta.iter().enumerate() {
+            for (i, (&(ip, len, seg), &w)) in meta.iter().zip(&dest).enumerate() {
                 datagrams += 1;
                 let Some(ip) = ip else { continue };
                 let data = &bufs[i * SLOT..i * SLOT + len.min(SLOT)];
                 bytes += len as u64;
-                let w = worker_of(ip, chunks.len());
                 if seg == 0 || data.len() <= seg {
                     chunks[w].push(ip, now, data);
                 } else {
