@@ -145,9 +145,10 @@ impl Receiver {
         // (exporter, bytes received, GRO segment size or 0).
         let mut meta: Vec<(Option<IpAddr>, usize, usize)> = Vec::with_capacity(BATCH);
         let mut chunks: Vec<Chunk> = (0..self.workers.len()).map(|_| Chunk::default()).collect();
-        // Per worker, the bytes and datagrams of one receive; per datagram, its worker.
+        // Per worker, the bytes and datagrams of one receive; per receive buffer, its worker
+        // and the datagrams in it (several with GRO).
         let mut need: Vec<(usize, usize)> = Vec::with_capacity(chunks.len());
-        let mut dest: Vec<usize> = Vec::with_capacity(BATCH);
+        let mut dest: Vec<(usize, usize)> = Vec::with_capacity(BATCH);
         let mut drops_seen: u32 = 0;
         let c = &self.shared.counters;
         let fd = self.sock.as_raw_fd();
@@ -215,17 +216,19 @@ impl Receiver {
             dest.clear();
             for &(ip, len, seg) in &meta {
                 let Some(ip) = ip else {
-                    dest.push(usize::MAX);
+                    dest.push((usize::MAX, 1));
                     continue;
                 };
                 let (w, len) = (worker_of(ip, chunks.len()), len.min(SLOT));
-                need[w].0 += len;
-                need[w].1 += if seg == 0 || len <= seg {
+                // A GRO buffer holds datagrams of `seg` bytes each, the last maybe shorter.
+                let parts = if seg == 0 || len <= seg {
                     1
                 } else {
                     len.div_ceil(seg)
                 };
-                dest.push(w);
+                need[w].0 += len;
+                need[w].1 += parts;
+                dest.push((w, parts));
             }
             for (ch, &(b, n)) in chunks.iter_mut().zip(&need) {
                 ch.data.reserve_exact(b);
@@ -233,16 +236,14 @@ impl Receiver {
             }
             let now = now_ns();
             let (mut bytes, mut datagrams, mut gro) = (0u64, 0u64, 0u64);
-            for (i, (&(ip, len, seg), &w)) in meta.iter().zip(&dest).enumerate() {
-                datagrams += 1;
+            for (i, (&(ip, len, seg), &(w, parts))) in meta.iter().zip(&dest).enumerate() {
+                datagrams += parts as u64;
                 let Some(ip) = ip else { continue };
                 let data = &bufs[i * SLOT..i * SLOT + len.min(SLOT)];
                 bytes += len as u64;
-                if seg == 0 || data.len() <= seg {
+                if parts == 1 {
                     chunks[w].push(ip, now, data);
                 } else {
-                    // A GRO buffer: datagrams of `seg` bytes each, the last one maybe shorter.
-                    datagrams += (data.len().div_ceil(seg) - 1) as u64;
                     gro += 1;
                     for d in data.chunks(seg) {
                         chunks[w].push(ip, now, d);
