@@ -144,15 +144,12 @@ fn gro_buffers_are_cut_into_their_datagrams() {
     assert_eq!(s.metric("flowsight_decode_errors_total"), 0);
     // Every queued byte is given back once its datagrams are decoded (a leak would, in the
     // end, block the receivers for good).
-    let t0 = std::time::Instant::now();
-    while s.metric("flowsight_receive_queue_bytes") != 0 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(5),
-            "receive queue still holds {} bytes after every flow was decoded",
-            s.metric("flowsight_receive_queue_bytes")
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    s.wait_metric(
+        "flowsight_receive_queue_bytes",
+        |v| v == 0,
+        Duration::from_secs(5),
+        "the receive queue still holds bytes after every flow was decoded",
+    );
     s.stop();
     assert_eq!(stored_totals(&data, "any"), want);
     // The default: no GRO, the same datagrams one by one.
@@ -586,11 +583,12 @@ fn allow_list_and_sampling_override_from_the_config_file() {
     let from_other = send_capture("softflowd-v5", &s.addr("netflow"), "127.0.0.3:0");
     send_capture("softflowd-v5", &s.addr("netflow"), "127.0.0.1:0");
     s.wait_flows(want.0, Duration::from_secs(10));
-    let t = Instant::now();
-    while s.metric("flowsight_not_allowed_total") < from_other as u64 {
-        assert!(t.elapsed() < Duration::from_secs(5));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    s.wait_metric(
+        "flowsight_not_allowed_total",
+        |v| v >= from_other as u64,
+        Duration::from_secs(5),
+        "the other exporter's datagrams were not counted as not allowed",
+    );
     assert_eq!(s.metric("flowsight_not_allowed_total"), from_other as u64);
     s.stop();
     let store = data.join("store");
@@ -696,14 +694,12 @@ fn ipfix_over_tls_with_openssl_as_the_exporter() {
     let _ = client.wait();
     // The refused plain-TCP connection is counted by its own connection thread, which may
     // run after the TLS flows are in on a loaded machine: wait for it (a CI run read 0).
-    let t = std::time::Instant::now();
-    while s.metric("flowsight_stream_errors_total") < 1 {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "the plain-TCP client on the TLS port was not counted as a stream error"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    s.wait_metric(
+        "flowsight_stream_errors_total",
+        |v| v >= 1,
+        Duration::from_secs(10),
+        "the plain-TCP client on the TLS port was not counted as a stream error",
+    );
     s.stop();
     let want: (u64, u64, u64) = (
         recs.len() as u64,

@@ -159,17 +159,24 @@ impl Serve {
             .unwrap_or_else(|| panic!("no metric {name} in\n{m}"))
     }
 
+    /// Waits until metric `name` satisfies `ok`; past `timeout`, fails with `what` and the
+    /// value last read.
+    pub fn wait_metric(&self, name: &str, ok: impl Fn(u64) -> bool, timeout: Duration, what: &str) {
+        let t = Instant::now();
+        loop {
+            let v = self.metric(name);
+            if ok(v) {
+                return;
+            }
+            assert!(t.elapsed() < timeout, "{what} ({name} = {v})");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits until `flowsight_flows_total` reaches `n` (or times out).
     pub fn wait_flows(&self, n: u64, timeout: Duration) {
-        let t = Instant::now();
-        while self.metric("flowsight_flows_total") < n {
-            assert!(
-                t.elapsed() < timeout,
-                "serve decoded {} of {n} flows",
-                self.metric("flowsight_flows_total")
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let what = format!("serve did not decode {n} flows");
+        self.wait_metric("flowsight_flows_total", |v| v >= n, timeout, &what);
     }
 
     /// Sends `n` generated IPFIX flows (seed `seed`) to the netflow listener, at full
