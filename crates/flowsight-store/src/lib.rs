@@ -35,6 +35,7 @@
 mod chunk;
 #[doc(hidden)]
 pub use chunk::fuzz_page_header;
+mod delta;
 mod dictkeys;
 #[doc(hidden)]
 pub use dictkeys::fuzz_indices;

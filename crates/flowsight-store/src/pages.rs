@@ -746,7 +746,12 @@ fn byte_stream_split(
 /// the miniblocks, each value a delta minus the minimum, packed LSB first. Every value is
 /// one unaligned load (a page's last miniblocks are copied into `tail` with padding for
 /// it). Arithmetic wraps, so INT32 columns come out right in the low 32 bits.
-fn delta(page: &[u8], n: usize, out: &mut Vec<u64>, tail: &mut Vec<u8>) -> Result<(), PageError> {
+pub(crate) fn delta(
+    page: &[u8],
+    n: usize,
+    out: &mut Vec<u64>,
+    tail: &mut Vec<u8>,
+) -> Result<(), PageError> {
     let body = page.len();
     let mut at = 0;
     let next = |at: &mut usize| -> Result<u64, PageError> {

@@ -230,7 +230,11 @@ impl Tally {
         statistics: Option<Statistics>,
     ) -> Result<Chunk, ParquetError> {
         let dictionary = data == Encoding::RLE_DICTIONARY;
-        let mut encodings = vec![Encoding::PLAIN, Encoding::RLE];
+        // The encodings the chunk uses: levels are RLE; a dictionary page is PLAIN.
+        let mut encodings = match data {
+            Encoding::PLAIN | Encoding::RLE_DICTIONARY => vec![Encoding::PLAIN, Encoding::RLE],
+            other => vec![Encoding::RLE, other],
+        };
         let mut stats = Vec::new();
         if dictionary {
             encodings.push(data);
@@ -347,6 +351,31 @@ pub(crate) fn plain_chunk(
     statistics: Option<Statistics>,
     mut fill: impl FnMut(&mut Vec<u8>, usize),
 ) -> Result<Chunk, ParquetError> {
+    pages_chunk(
+        descr,
+        codec,
+        rows,
+        PAGE_ROWS,
+        Encoding::PLAIN,
+        statistics,
+        |body, n| {
+            body.reserve(n * width + 16);
+            fill(body, n);
+        },
+    )
+}
+
+/// A column chunk of data pages in `encoding`, `page_rows` rows each (no dictionary):
+/// `fill(body, n)` appends a page's `n` values, encoded.
+pub(crate) fn pages_chunk(
+    descr: ColumnDescPtr,
+    codec: Compression,
+    rows: usize,
+    page_rows: usize,
+    encoding: Encoding,
+    statistics: Option<Statistics>,
+    mut fill: impl FnMut(&mut Vec<u8>, usize),
+) -> Result<Chunk, ParquetError> {
     let mut sink = TrackedWrite::new(Vec::<u8>::new());
     let mut tally = Tally::default();
     {
@@ -354,16 +383,16 @@ pub(crate) fn plain_chunk(
         let def = descr.max_def_level();
         let mut first_row = 0usize;
         while first_row < rows {
-            let n = (rows - first_row).min(PAGE_ROWS);
+            let n = (rows - first_row).min(page_rows.max(1));
             // A fresh buffer per page: the compressor takes it.
-            let mut body: Vec<u8> = Vec::with_capacity(n * width + 16);
+            let mut body: Vec<u8> = Vec::new();
             all_present(&mut body, n, def);
             fill(&mut body, n);
             let len = body.len();
             let page = Page::DataPage {
                 buf: compress(codec, body)?,
                 num_values: n as u32,
-                encoding: Encoding::PLAIN,
+                encoding,
                 def_level_encoding: Encoding::RLE,
                 rep_level_encoding: Encoding::RLE,
                 statistics: None,
@@ -372,7 +401,7 @@ pub(crate) fn plain_chunk(
             first_row += n;
         }
     }
-    tally.finish(sink, descr, codec, rows, Encoding::PLAIN, statistics)
+    tally.finish(sink, descr, codec, rows, encoding, statistics)
 }
 
 /// The distinct addresses of `parts` (16-byte values, `rows` in all) as a PLAIN dictionary
@@ -579,7 +608,7 @@ fn bit_width(max: u32) -> u8 {
     (32 - max.leading_zeros()).max(1) as u8
 }
 
-fn varint(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;

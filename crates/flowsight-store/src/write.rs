@@ -309,11 +309,13 @@ fn encode(
                 rg.append_column(&c.bytes, c.close)?;
                 continue;
             }
-            // Unsigned numbers left to the default encoding: see `intcol` why.
+            // Unsigned numbers left to the default encoding or asking for
+            // DELTA_BINARY_PACKED: see `intcol` and `delta` why.
             if intcol::handles(field.data_type())
                 && let Some(descr) = pschema.columns().get(ci)
                 && let path = descr.path()
-                && props.encoding(path).is_none()
+                && let delta = props.encoding(path) == Some(Encoding::DELTA_BINARY_PACKED)
+                && (delta || props.encoding(path).is_none())
                 && let Some(c) = intcol::encode(
                     descr.clone(),
                     &arrays,
@@ -321,6 +323,7 @@ fn encode(
                         codec: textcol::chunk_codec(props.compression(path)),
                         dictionary: props.dictionary_enabled(path),
                         statistics: props.statistics_enabled(path) != EnabledStatistics::None,
+                        delta,
                     },
                 )?
             {

@@ -1036,3 +1036,139 @@ fn integer_columns_round_trip_constant_dictionary_and_plain() {
         }
     }
 }
+
+#[test]
+fn delta_columns_round_trip_extreme_values() {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{UInt32Type, UInt64Type};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::basic::Encoding;
+    // The DELTA_BINARY_PACKED columns (times, sequence numbers, bytes, packets) across
+    // batches, pages (65 536 rows) and row groups, with deltas that need all 64 (or 32) bits:
+    // bytes jumping between 0 and u64::MAX, sequence numbers wrapping past u32::MAX and
+    // crossing i32::MAX, a constant stretch (width 0) and batches of 1 and 129 rows (a
+    // header alone; a block of 128 and one value).
+    let mut batches = Vec::new();
+    for (n, seed) in [(70_000usize, 1u64), (1, 2), (129, 3), (66_000, 4)] {
+        let mut b = flows(n, T0 + seed * 1_000_000_000, 3, seed);
+        for i in 0..n {
+            let x = (seed << 32 | i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            b.bytes[i] = match i % 4 {
+                0 => u64::MAX,
+                1 => 0,
+                _ => x,
+            };
+            b.packets[i] = if (1000..1300).contains(&i) {
+                42
+            } else {
+                x >> (i % 64)
+            };
+            b.sequence_num[i] = (u32::MAX - 500).wrapping_add(i as u32 * 7);
+            b.time_received_ns[i] = T0 + (x % 1_000_000_000);
+            b.time_flow_end_ns[i] = if i % 1000 == 0 {
+                u64::MAX
+            } else {
+                T0 + i as u64
+            };
+        }
+        batches.push(b);
+    }
+    let mut want: Vec<FlowRecord> = batches.iter().flat_map(|b| b.iter()).collect();
+    want.sort_by_key(|r| (r.time_flow_start_ns, r.bytes));
+    for rows in [50_000, 1_000_000] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let f = s
+            .write_prepared(
+                &flowsight_store::Prepared::from_batches(batches.clone()),
+                T0,
+                &WriteOptions {
+                    row_group_rows: rows,
+                    ..WriteOptions::default()
+                },
+            )
+            .unwrap()
+            .unwrap();
+        // The store's own page reader.
+        let mut got = all_records(&s);
+        got.sort_by_key(|r| (r.time_flow_start_ns, r.bytes));
+        assert!(got == want, "store reader, row groups of {rows}");
+        // arrow-rs, and the chunks' encoding and statistics.
+        let file = std::fs::File::open(&f.path).unwrap();
+        let r = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        let md = r.metadata().clone();
+        let mut read = Vec::new();
+        for rb in r.build().unwrap() {
+            let rb = rb.unwrap();
+            let get = |name: &str| rb.column(rb.schema().index_of(name).unwrap()).clone();
+            let (bytes, packets, seq, recv, end) = (
+                get("bytes"),
+                get("packets"),
+                get("sequence_num"),
+                get("time_received_ns"),
+                get("time_flow_end_ns"),
+            );
+            for i in 0..rb.num_rows() {
+                read.push((
+                    bytes.as_primitive::<UInt64Type>().value(i),
+                    packets.as_primitive::<UInt64Type>().value(i),
+                    seq.as_primitive::<UInt32Type>().value(i),
+                    recv.as_primitive::<UInt64Type>().value(i),
+                    end.as_primitive::<UInt64Type>().value(i),
+                ));
+            }
+        }
+        let mut expect: Vec<_> = want
+            .iter()
+            .map(|r| {
+                (
+                    r.bytes,
+                    r.packets,
+                    r.sequence_num,
+                    r.time_received_ns,
+                    r.time_flow_end_ns,
+                )
+            })
+            .collect();
+        read.sort_unstable();
+        expect.sort_unstable();
+        assert!(read == expect, "arrow-rs, row groups of {rows}");
+        let mut first = 0usize;
+        for g in md.row_groups() {
+            let n = g.num_rows() as usize;
+            for name in [
+                "bytes",
+                "packets",
+                "sequence_num",
+                "time_received_ns",
+                "time_flow_start_ns",
+                "time_flow_end_ns",
+            ] {
+                let c = g.column(column(&md, name));
+                assert!(
+                    c.encodings().any(|e| e == Encoding::DELTA_BINARY_PACKED),
+                    "{name}: {:?}",
+                    c.encodings().collect::<Vec<_>>()
+                );
+            }
+            // Start-time statistics (time pruning) are the rows' own min/max.
+            let group: Vec<u64> = batches
+                .iter()
+                .flat_map(|b| b.time_flow_start_ns.iter().copied())
+                .skip(first)
+                .take(n)
+                .collect();
+            first += n;
+            let st = g
+                .column(column(&md, "time_flow_start_ns"))
+                .statistics()
+                .unwrap();
+            use parquet::file::statistics::Statistics;
+            let Statistics::Int64(v) = st else {
+                panic!("{st:?}")
+            };
+            assert_eq!(*v.min_opt().unwrap() as u64, *group.iter().min().unwrap());
+            assert_eq!(*v.max_opt().unwrap() as u64, *group.iter().max().unwrap());
+        }
+    }
+}
