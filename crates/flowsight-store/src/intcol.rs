@@ -294,28 +294,48 @@ fn plain_chunk<N: Value>(
     stats: Option<Statistics>,
 ) -> Result<Chunk, ParquetError> {
     let w = <N as Value>::WIDTH;
-    let mut parts = parts.iter();
-    let mut rest: &[N] = parts.next().copied().unwrap_or_default();
+    let mut values = Stream::new(parts);
     textcol::plain_chunk(descr, codec, rows, w, stats, |body, n| {
-        let mut want = n;
-        while want > 0 {
-            if rest.is_empty() {
-                match parts.next() {
-                    Some(p) => rest = p,
+        values.take(n, |run| {
+            let at = body.len();
+            body.resize(at + run.len() * w, 0);
+            for (out, v) in body[at..].chunks_exact_mut(w).zip(run) {
+                v.plain(out);
+            }
+        });
+    })
+}
+
+/// A column's parts (one row group's arrays) read as one stream of values.
+struct Stream<'a, N> {
+    parts: std::slice::Iter<'a, &'a [N]>,
+    rest: &'a [N],
+}
+
+impl<'a, N> Stream<'a, N> {
+    fn new(parts: &'a [&'a [N]]) -> Self {
+        Stream {
+            parts: parts.iter(),
+            rest: &[],
+        }
+    }
+
+    /// Hands the next `n` values (fewer at the end) to `f`, a slice at a time.
+    fn take(&mut self, mut n: usize, mut f: impl FnMut(&'a [N])) {
+        while n > 0 {
+            if self.rest.is_empty() {
+                match self.parts.next() {
+                    Some(p) => self.rest = p,
                     None => break,
                 }
                 continue;
             }
-            let take = want.min(rest.len());
-            let at = body.len();
-            body.resize(at + take * w, 0);
-            for (out, v) in body[at..].chunks_exact_mut(w).zip(&rest[..take]) {
-                v.plain(out);
-            }
-            rest = &rest[take..];
-            want -= take;
+            let k = n.min(self.rest.len());
+            f(&self.rest[..k]);
+            self.rest = &self.rest[k..];
+            n -= k;
         }
-    })
+    }
 }
 
 /// Values per DELTA_BINARY_PACKED page: arrow-rs's default row-count limit, which these
@@ -333,8 +353,7 @@ fn delta_chunk<N: Value>(
     stats: Option<Statistics>,
 ) -> Result<Chunk, ParquetError> {
     let wide = <N as Value>::WIDTH == 8;
-    let mut parts = parts.iter();
-    let mut rest: &[N] = parts.next().copied().unwrap_or_default();
+    let mut values = Stream::new(parts);
     // One page's values at a time, gathered across the parts (batches) they span.
     let mut page: Vec<i64> = Vec::new();
     textcol::pages_chunk(
@@ -346,18 +365,7 @@ fn delta_chunk<N: Value>(
         stats,
         |body, n| {
             page.clear();
-            while page.len() < n {
-                if rest.is_empty() {
-                    match parts.next() {
-                        Some(p) => rest = p,
-                        None => break,
-                    }
-                    continue;
-                }
-                let take = (n - page.len()).min(rest.len());
-                page.extend(rest[..take].iter().map(|v| v.physical()));
-                rest = &rest[take..];
-            }
+            values.take(n, |run| page.extend(run.iter().map(|v| v.physical())));
             crate::delta::encode(body, &page, wide);
         },
     )
