@@ -530,6 +530,27 @@ fn column(md: &parquet::file::metadata::ParquetMetaData, name: &str) -> usize {
         .unwrap()
 }
 
+/// `batches` written as one file with row groups of at most `rows` rows, in a new store.
+fn write_in_row_groups(
+    batches: &[FlowBatch],
+    rows: usize,
+) -> (tempfile::TempDir, Store, flowsight_store::FileMeta) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let f = s
+        .write_prepared(
+            &flowsight_store::Prepared::from_batches(batches.to_vec()),
+            T0,
+            &WriteOptions {
+                row_group_rows: rows,
+                ..WriteOptions::default()
+            },
+        )
+        .unwrap()
+        .unwrap();
+    (dir, s, f)
+}
+
 fn all_records(s: &Store) -> Vec<FlowRecord> {
     let names: Vec<&str> = flowsight_schema::FIELDS.iter().map(|f| f.name).collect();
     let out = s
@@ -632,19 +653,7 @@ fn address_columns_round_trip_as_plain_pages_across_batches_and_row_groups() {
     let mut want: Vec<FlowRecord> = batches.iter().flat_map(|b| b.iter()).collect();
     want.sort_by_key(|r| (r.time_flow_start_ns, r.bytes));
     for rows in [50_000, 1_000_000] {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap();
-        let f = s
-            .write_prepared(
-                &flowsight_store::Prepared::from_batches(batches.clone()),
-                T0,
-                &WriteOptions {
-                    row_group_rows: rows,
-                    ..WriteOptions::default()
-                },
-            )
-            .unwrap()
-            .unwrap();
+        let (_dir, s, f) = write_in_row_groups(&batches, rows);
         assert_eq!(all_records(&s), want, "row groups of {rows}");
         // Plain pages without a dictionary, and a page index any reader can use.
         let file = std::fs::File::open(&f.path).unwrap();
@@ -694,19 +703,7 @@ fn repeated_addresses_are_dictionary_encoded_and_read_back_exactly() {
     let mut want: Vec<FlowRecord> = batches.iter().flat_map(|b| b.iter()).collect();
     want.sort_by_key(|r| (r.time_flow_start_ns, r.bytes));
     for rows in [50_000, 1_000_000] {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap();
-        let f = s
-            .write_prepared(
-                &flowsight_store::Prepared::from_batches(batches.clone()),
-                T0,
-                &WriteOptions {
-                    row_group_rows: rows,
-                    ..WriteOptions::default()
-                },
-            )
-            .unwrap()
-            .unwrap();
+        let (_dir, s, f) = write_in_row_groups(&batches, rows);
         assert_eq!(all_records(&s), want, "row groups of {rows}");
         let file = std::fs::File::open(&f.path).unwrap();
         let r = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
@@ -938,19 +935,7 @@ fn integer_columns_round_trip_constant_dictionary_and_plain() {
     let mut want: Vec<FlowRecord> = batches.iter().flat_map(|b| b.iter()).collect();
     want.sort_by_key(|r| (r.time_flow_start_ns, r.bytes));
     for rows in [50_000, 1_000_000] {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap();
-        let f = s
-            .write_prepared(
-                &flowsight_store::Prepared::from_batches(batches.clone()),
-                T0,
-                &WriteOptions {
-                    row_group_rows: rows,
-                    ..WriteOptions::default()
-                },
-            )
-            .unwrap()
-            .unwrap();
+        let (_dir, s, f) = write_in_row_groups(&batches, rows);
         // The store's own page reader.
         assert_eq!(all_records(&s), want, "row groups of {rows}");
         // arrow-rs: every value, and chunk statistics equal to the rows' own min/max.
@@ -1076,19 +1061,7 @@ fn delta_columns_round_trip_extreme_values() {
     let mut want: Vec<FlowRecord> = batches.iter().flat_map(|b| b.iter()).collect();
     want.sort_by_key(|r| (r.time_flow_start_ns, r.bytes));
     for rows in [50_000, 1_000_000] {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap();
-        let f = s
-            .write_prepared(
-                &flowsight_store::Prepared::from_batches(batches.clone()),
-                T0,
-                &WriteOptions {
-                    row_group_rows: rows,
-                    ..WriteOptions::default()
-                },
-            )
-            .unwrap()
-            .unwrap();
+        let (_dir, s, f) = write_in_row_groups(&batches, rows);
         // The store's own page reader.
         let mut got = all_records(&s);
         got.sort_by_key(|r| (r.time_flow_start_ns, r.bytes));
