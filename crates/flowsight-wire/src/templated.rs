@@ -13,9 +13,12 @@ use crate::template::{
 use flowsight_schema::{FlowBatch, FlowRecord};
 use std::net::IpAddr;
 
-/// Bytes of records a run holds before it is decoded (bounds memory; a collector's chunk
-/// of 64 full datagrams is ~90 KiB).
-const RUN_MAX_BYTES: usize = 256 << 10;
+/// Bytes of records a run holds before it is decoded. Small enough that the run's rows in
+/// the batch (~300 bytes a flow over ~45 columns, first filled with defaults and then
+/// overwritten field by field) stay in L2 between the passes: 32 KiB of IPFIX records
+/// decoded ~25% faster than 256 KiB (`cargo bench -p flowsight-wire --bench decode`,
+/// three alternating runs each). Large enough that the per-run costs stay small.
+const RUN_MAX_BYTES: usize = 32 << 10;
 
 /// What a data set needs from its message header to be decoded, now or later.
 #[derive(Clone, Copy, Debug)]
