@@ -526,8 +526,8 @@ proptest::proptest! {
         };
         let b = run(&mut Decoder::default(), "192.0.2.9", &variable);
         // Column-wise into a batch that already holds rows (another exporter's, decoded
-        // record-wise), as in the collector: a column is extended by the first field that
-        // writes it, and the others get defaults after `prev` rows.
+        // record-wise), as in the collector: the run's default fill and its field passes
+        // must land on the rows after the `prev` already there, in every column.
         let mut a = run(&mut Decoder::default(), "192.0.2.10", &variable);
         let prev = a.len();
         let _ = Decoder::default().decode(ip("192.0.2.9"), T0, &fixed, &mut a);

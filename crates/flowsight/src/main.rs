@@ -57,9 +57,9 @@ enum Command {
 /// Lets freed memory wait 10 s, not mimalloc's 1 s, before it goes back to the kernel. A
 /// batch of flows lives about a second from decode to written file at high rates, so with
 /// the default its pages were returned and the next batches faulted fresh, zeroed pages
-/// back in: 262 000 page faults (1 GB) per 12 M flows against 86 000 (bench/cpu.sh). Memory
-/// stays bounded by the queues; it is only returned later. `MIMALLOC_PURGE_DELAY` in the
-/// environment still wins.
+/// back in: 262 000 - 276 000 page faults (~1 GB) per 12 M flows against 119 000 - 148 000
+/// (bench/cpu.sh at 1.2 M flows/s). Memory stays bounded by the queues; it is only returned
+/// later. `MIMALLOC_PURGE_DELAY` in the environment still wins.
 fn tune_allocator() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
         return;
