@@ -18,6 +18,9 @@ operator running nfcapd would. Buffers hide a deficit only up to their size: 288
 about 2 million flows, so at 1.5 M flows/s and 10 s a run, zero loss means a collector kept at
 least ~85% of the pace throughout. The rate counted as zero-loss is the rate the sender achieved,
 which falls below the offered one when the sender runs short of CPU.
+With --sender-nice -10 the sender runs ahead of any collector thread (for both collectors),
+so the offered rate is the one sent, as if the sender ran on another machine: the collector
+then gets the CPU that is left, and keeps up or loses.
 
 With --enrich-config FILE (a flowsight.toml with an [enrich] section), a third collector,
 `flowsight+enrich`, runs serve with that configuration, so the cost of enrichment shows as
@@ -25,7 +28,7 @@ the difference in zero-loss rate in the same run. --collectors picks which ones 
 
 Usage: bench/ingest.py [--format v9|ipfix] [--duration 5] [--rates 250000,500000,...]
                        [--enrich-config bench/enrich.toml] [--collectors flowsight,flowsight+enrich,nfcapd]
-                       [--nfcapd-buffer 288] [--keep-captures]
+                       [--nfcapd-buffer 288] [--sender-nice -10] [--keep-captures]
 Needs the release binary (cargo build --release) and nfdump (apt-get install -y nfdump).
 """
 import argparse, json, os, shutil, signal, socket, subprocess, sys, tempfile, time
@@ -47,6 +50,8 @@ CAPTURE = {}
 # unless --keep-captures, so a sweep does not fill the disk. Existing ones are reused.
 MADE = []
 NFCAPD_BUFFER = 288 << 20
+# `nice` value the sender runs at (--sender-nice); 0 leaves it as any other process.
+SENDER_NICE = 0
 RMEM_MAX = "/proc/sys/net/core/rmem_max"
 
 
@@ -81,7 +86,8 @@ def capture(fmt, duration):
 
 def generate(port, fmt, rate, duration):
     cap = capture(fmt, duration * rate // 1_000_000 or 1)
-    out = subprocess.run([BIN, "replay", cap, "--target", f"127.0.0.1:{port}",
+    nice = ["nice", "-n", str(SENDER_NICE)] if SENDER_NICE else []
+    out = subprocess.run([*nice, BIN, "replay", cap, "--target", f"127.0.0.1:{port}",
                           "--speed", str(rate / 1_000_000), "--summary-json"],
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out)
@@ -153,11 +159,16 @@ def main():
     ap.add_argument("--enrich-config", default=None)
     ap.add_argument("--collectors", default=None)
     ap.add_argument("--nfcapd-buffer", type=int, default=288, help="nfcapd -B, MiB")
+    ap.add_argument("--sender-nice", type=int, default=0,
+                    help="run the sender at this nice value (e.g. -10, as root) for every "
+                         "collector: it then gets the CPU the offered rate needs first, "
+                         "as if it ran on another machine, and the collector what is left")
     ap.add_argument("--keep-captures", action="store_true",
                     help="keep the captures generated (TMPDIR/ingest-FORMAT-N.pcap) for the next run")
     a = ap.parse_args()
-    global NFCAPD_BUFFER
+    global NFCAPD_BUFFER, SENDER_NICE
     NFCAPD_BUFFER = a.nfcapd_buffer << 20
+    SENDER_NICE = a.sender_nice
     old_rmem = raise_rmem_max(NFCAPD_BUFFER) if "nfcapd" in (a.collectors or "nfcapd") else None
     try:
         run(a)
