@@ -69,6 +69,47 @@ fn bench(c: &mut Criterion) {
         bench_netflow_parser(&mut g, name, pkts);
     }
     g.finish();
+    // Dual-stack: IPv4 and IPv6 data sets alternate within datagrams (v9 and IPFIX).
+    let recs = bench_data::dual_stack_records(30_000);
+    let mut g = c.benchmark_group("decode_dual_stack");
+    g.throughput(Throughput::Elements(recs.len() as u64));
+    g.sample_size(20);
+    let sets = [
+        (
+            "netflow_v9",
+            bench_data::encode_all(
+                &mut flowsight_wire::V9Encoder::new(1, T0 - 3_600_000_000_000)
+                    .template_every(u64::MAX),
+                &recs,
+            ),
+        ),
+        (
+            "ipfix",
+            bench_data::encode_all(
+                &mut flowsight_wire::IpfixEncoder::new(1).template_every(u64::MAX),
+                &recs,
+            ),
+        ),
+    ];
+    for (name, pkts) in &sets {
+        g.bench_with_input(BenchmarkId::new("flowsight", name), pkts, |b, pkts| {
+            let mut dec = Decoder::default();
+            let mut batch = FlowBatch::default();
+            let _ = dec.decode(exporter, T0, &pkts[0], &mut batch);
+            b.iter(|| {
+                batch.clear();
+                for chunk in pkts.chunks(RECV_BATCH) {
+                    let items = chunk
+                        .iter()
+                        .map(|p| (exporter, T0, black_box(p.as_slice())));
+                    dec.decode_many(items, &mut batch, |_, _, _| {});
+                }
+                assert_eq!(batch.len(), recs.len());
+                black_box(batch.len())
+            })
+        });
+    }
+    g.finish();
 }
 
 /// Flow export payloads of a golden capture.

@@ -1,7 +1,8 @@
 //! Fixed-work decode loop over the golden captures, for instruction-count comparisons that
 //! do not depend on machine load: `valgrind --tool=callgrind target/release/examples/decode_loop`.
 //! Arguments: golden capture names, capture paths, or `bench:NAME` for the criterion bench's
-//! own datagrams (`bench:netflow_v9`, `bench:ipfix`, `bench:netflow_v5`, `bench:sflow_v5`).
+//! own datagrams (`bench:netflow_v9`, `bench:ipfix`, `bench:netflow_v5`, `bench:sflow_v5`), or
+//! `dual:NAME` for the same with every fourth record IPv6 (the `decode_dual_stack` group).
 
 use flowsight_schema::FlowBatch;
 use flowsight_wire::Decoder;
@@ -12,8 +13,16 @@ mod bench_data;
 
 /// A golden capture by name, or any capture by path (e.g. one from `flowsight generate`).
 fn payloads(name: &str) -> Vec<Vec<u8>> {
-    if let Some(set) = name.strip_prefix("bench:") {
-        let recs = bench_data::records(30_000);
+    let bench = name
+        .strip_prefix("bench:")
+        .map(|s| (s, false))
+        .or_else(|| name.strip_prefix("dual:").map(|s| (s, true)));
+    if let Some((set, dual)) = bench {
+        let recs = if dual {
+            bench_data::dual_stack_records(30_000)
+        } else {
+            bench_data::records(30_000)
+        };
         let exporter = IpAddr::from([192, 0, 2, 1]);
         return bench_data::datagram_sets(&recs, exporter)
             .into_iter()

@@ -35,8 +35,9 @@ impl Segment {
     }
 }
 
-/// Consecutive data sets of one template (one exporter, domain and template id), decoded
-/// together: the per-set cost (filling ~45 columns, dispatching every template field) is
+/// The data sets of one template (one exporter, domain and template id) that arrived
+/// since the run began, with at most other templates' runs of the same exporter in between
+/// (see `templated::MAX_RUNS`), decoded together: the per-set cost (filling ~45 columns, dispatching every template field) is
 /// paid once per run instead of once per set, which is most of the cost when sets hold a
 /// few records each. The records are copied here back to back.
 #[derive(Debug)]

@@ -182,8 +182,9 @@ pub struct Decoder {
     pub(crate) last_msg_data_records: usize,
     pub(crate) last_msg_flow_records: usize,
     last_expiry_ns: u64,
-    /// Fixed-length data records not decoded yet (see `columnar::Run`).
-    pub(crate) run: Option<columnar::Run>,
+    /// Fixed-length data records not decoded yet, one run per template (see
+    /// `columnar::Run`); a run whose `segs` is empty is closed, its buffers kept for reuse.
+    pub(crate) runs: Vec<columnar::Run>,
     /// Inside [`Decoder::decode_many`]: runs span datagrams.
     defer: bool,
 }
@@ -215,7 +216,7 @@ impl Decoder {
             last_msg_data_records: 0,
             last_msg_flow_records: 0,
             last_expiry_ns: 0,
-            run: None,
+            runs: Vec::new(),
             defer: false,
         }
     }
@@ -297,12 +298,15 @@ impl Decoder {
         }
     }
 
-    /// Decodes datagrams in arrival order, as [`Decoder::decode`] one at a time would, and
-    /// calls `each(i, flows, outcome)` for the `i`-th, `flows` being its flow count (also
-    /// when it failed part way). Consecutive data sets of one template are decoded together
-    /// even across datagrams, which costs far less per record when sets are small (the
-    /// collector hands over its receive batches this way). Every record is in `out`, in
-    /// arrival order, when this returns.
+    /// Decodes datagrams as [`Decoder::decode`] one at a time would, and calls
+    /// `each(i, flows, outcome)` for the `i`-th, `flows` being its flow count (also when it
+    /// failed part way). The data sets of an exporter's templates are decoded together, one
+    /// run per template, even across datagrams: that costs far less per record when sets
+    /// are small or the templates alternate (the collector hands over its receive batches
+    /// this way). Every record is in `out` when this returns, with the same records as
+    /// `decode` gives and in the same order at the exporter level: each stretch of
+    /// consecutive datagrams from one exporter gives one stretch of rows, those exporters'
+    /// stretches in arrival order. Within a stretch, records are grouped by template.
     pub fn decode_many<'a>(
         &mut self,
         datagrams: impl IntoIterator<Item = (IpAddr, u64, &'a [u8])>,
@@ -318,9 +322,9 @@ impl Decoder {
         self.flush_run(out);
     }
 
-    /// Records held in the current run.
+    /// Records held in the open runs.
     fn run_rows(&self) -> usize {
-        self.run.as_ref().map_or(0, |r| r.rows())
+        self.runs.iter().map(|r| r.rows()).sum()
     }
 
     fn maybe_expire(&mut self, now_ns: u64) {

@@ -20,6 +20,23 @@ use std::net::IpAddr;
 /// three alternating runs each). Large enough that the per-run costs stay small.
 const RUN_MAX_BYTES: usize = 32 << 10;
 
+/// Runs open at once (one per template of an exporter). Exporters interleave the data sets
+/// of their templates (IPv4 and IPv6 records alternate within a datagram), which would end
+/// a single run every few records; with one run per template each gathers ~300 records,
+/// and the per-run costs (~45 columns filled, every field dispatched) are paid that much
+/// less often. At most this many times `RUN_MAX_BYTES` is held.
+const MAX_RUNS: usize = 4;
+
+/// Decodes the records of the open runs into `out` (fields, not `&mut Decoder`, so a
+/// template borrowed from the cache can stay borrowed).
+fn flush_runs(runs: &mut [crate::columnar::Run], sampling: &SamplingTable, out: &mut FlowBatch) {
+    for r in runs {
+        if !r.segs.is_empty() {
+            r.flush(sampling, out);
+        }
+    }
+}
+
 /// What a data set needs from its message header to be decoded, now or later.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct MsgHeader {
@@ -342,11 +359,9 @@ impl Decoder {
         Ok(flows)
     }
 
-    /// Decodes the records of the current run, if any, into `out`.
+    /// Decodes the records of the open runs, if any, into `out`.
     pub(crate) fn flush_run(&mut self, out: &mut FlowBatch) {
-        if let Some(r) = self.run.as_mut() {
-            r.flush(&self.sampling, out);
-        }
+        flush_runs(&mut self.runs, &self.sampling, out);
     }
 
     fn data_set(
@@ -381,32 +396,58 @@ impl Decoder {
         {
             let rows = body.len() / len;
             let generation = self.templates.generation;
-            let same = |r: &crate::columnar::Run| r.key == key && r.generation == generation;
-            if !self
-                .run
-                .as_ref()
-                .is_some_and(|r| same(r) && r.body.len() < RUN_MAX_BYTES)
-            {
-                if let Some(r) = self.run.as_mut() {
-                    r.flush(&self.sampling, out);
-                }
-                let r = self.run.get_or_insert_with(|| crate::columnar::Run {
-                    key,
-                    plan: c.plan.clone(),
-                    generation,
-                    len,
-                    body: Vec::new(),
-                    segs: Vec::new(),
-                });
-                if !same(r) {
-                    r.key = key;
-                    r.plan = c.plan.clone();
-                    r.generation = generation;
-                    r.len = len;
-                }
+            // Runs open together belong to one exporter and one generation of the
+            // templates: an exporter's records stay together in `out`, and a template
+            // change is never decoded with the old plan.
+            if self.runs.iter().any(|r| {
+                !r.segs.is_empty() && (r.key.exporter != key.exporter || r.generation != generation)
+            }) {
+                flush_runs(&mut self.runs, &self.sampling, out);
             }
+            let open = |r: &crate::columnar::Run| !r.segs.is_empty() && r.key == key;
+            let i = match self.runs.iter().position(open) {
+                Some(i) => {
+                    if self.runs[i].body.len() >= RUN_MAX_BYTES {
+                        self.runs[i].flush(&self.sampling, out);
+                    }
+                    i
+                }
+                None => {
+                    // One run at a time outside `decode_many`: `decode` keeps the records
+                    // of a datagram in their order.
+                    if !self.defer {
+                        flush_runs(&mut self.runs, &self.sampling, out);
+                    }
+                    let i = match self.runs.iter().position(|r| r.segs.is_empty()) {
+                        Some(i) => i,
+                        None if self.runs.len() < MAX_RUNS => {
+                            self.runs.push(crate::columnar::Run {
+                                key,
+                                plan: c.plan.clone(),
+                                generation,
+                                len,
+                                body: Vec::new(),
+                                segs: Vec::new(),
+                            });
+                            self.runs.len() - 1
+                        }
+                        None => {
+                            flush_runs(&mut self.runs, &self.sampling, out);
+                            0
+                        }
+                    };
+                    let r = &mut self.runs[i];
+                    if r.key != key || r.generation != generation || r.len != len {
+                        r.key = key;
+                        r.plan = c.plan.clone();
+                        r.generation = generation;
+                        r.len = len;
+                    }
+                    i
+                }
+            };
             if rows > 0
-                && let Some(r) = self.run.as_mut()
+                && let Some(r) = self.runs.get_mut(i)
             {
                 r.body.extend_from_slice(&body[..rows * len]);
                 r.segs

@@ -38,6 +38,25 @@ pub fn records(n: usize) -> Vec<FlowRecord> {
         .collect()
 }
 
+/// [`records`] with every fourth record IPv6, as the generator's traffic model has it: the
+/// encoders start a new data set whenever the template changes, so IPv4 and IPv6 sets
+/// alternate within datagrams, as from a dual-stack exporter.
+pub fn dual_stack_records(n: usize) -> Vec<FlowRecord> {
+    let mut recs = records(n);
+    for (i, r) in recs.iter_mut().enumerate().filter(|(i, _)| i % 4 == 3) {
+        let v6 = |v: u64| {
+            let mut a = [0u8; 16];
+            a[..2].copy_from_slice(&[0x20, 0x01]);
+            a[8..].copy_from_slice(&v.to_be_bytes());
+            a
+        };
+        r.src_addr = v6(i as u64);
+        r.dst_addr = v6(r.bytes.wrapping_mul(0x9e37_79b9));
+        r.next_hop = v6(0xfe);
+    }
+    recs
+}
+
 pub fn encode_all(enc: &mut dyn ExportEncoder, recs: &[FlowRecord]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let mut done = 0;
