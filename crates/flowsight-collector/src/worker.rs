@@ -116,10 +116,7 @@ pub(crate) fn run(mut w: WorkerCtx) {
                 &mut batch,
                 |_, n, res| outcomes.push((n, res.map(|info| info.format))),
             );
-            // Datagram by datagram. `decode_many` keeps each stretch of an exporter's
-            // datagrams together in `batch` (reordered by template within it), so the rows
-            // counted off here for a datagram are its exporter's, which is all the sampling
-            // override and the last-seen rate need.
+            // Per exporter, datagram by datagram: the records are in `batch` in arrival order.
             let mut row = before;
             for (it, (n, res)) in allowed.iter().zip(outcomes.drain(..)) {
                 flows += n as u64;

@@ -264,6 +264,37 @@ macro_rules! flow_schema {
                 )*
             }
 
+            /// Reorders the records from row `start` on: they become the `(offset, len)`
+            /// ranges of `ranges` (offsets from `start`) one after the other, which must
+            /// cover those rows exactly once. Decoders use it to put records decoded out of
+            /// order (one template at a time) back in arrival order. Each range is copied
+            /// as a block, column by column (a gather through a row index cost more
+            /// instructions, callgrind on generated dual-stack v9).
+            pub fn reorder_tail(&mut self, start: usize, ranges: &[(usize, usize)]) {
+                let len = self.len();
+                if start >= len {
+                    return;
+                }
+                let n = len - start;
+                $(
+                    // Unmaterialized enrichment columns stay empty; any other column holds
+                    // every row (a lagging one is padded first, as `push` would).
+                    if self.$field.len() > start {
+                        self.$field.resize(len, <$ty>::default());
+                        self.$field.reserve(n);
+                        for &(off, k) in ranges {
+                            let from = (start + off).min(len);
+                            let to = (start + off + k).min(len);
+                            self.$field.extend_from_within(from..to);
+                        }
+                        // The reordered copy replaces the original rows; a `ranges` that
+                        // did not cover them exactly still leaves `len` rows.
+                        self.$field.drain(start..len);
+                        self.$field.resize(len, <$ty>::default());
+                    }
+                )*
+            }
+
             /// Removes every record, keeping the allocations.
             pub fn clear(&mut self) {
                 $( self.$field.clear(); )*
@@ -1088,6 +1119,28 @@ pub mod arrow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reorder_tail_moves_whole_ranges_and_keeps_the_head() {
+        let mut b = FlowBatch::default();
+        for i in 0..6u64 {
+            b.push(&FlowRecord {
+                bytes: i,
+                src_port: 100 + i as u16,
+                ..FlowRecord::default()
+            });
+        }
+        // Row 0 stays; rows 1.. become rows 4-5, then 1-3 (offsets from row 1).
+        b.reorder_tail(1, &[(3, 2), (0, 3)]);
+        assert_eq!(b.bytes, vec![0, 4, 5, 1, 2, 3]);
+        assert_eq!(b.src_port, vec![100, 104, 105, 101, 102, 103]);
+        // Unmaterialized enrichment columns stay so.
+        assert!(b.src_country.is_empty());
+        // Ranges that miss rows leave defaults, never a ragged batch.
+        b.reorder_tail(4, &[(1, 1)]);
+        assert_eq!(b.bytes, vec![0, 4, 5, 1, 3, 0]);
+        assert_eq!(b.src_port.len(), 6);
+    }
 
     #[test]
     fn push_repeat_appends_exactly_n_copies_around_block_sizes() {

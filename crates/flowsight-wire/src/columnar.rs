@@ -14,6 +14,9 @@ use flowsight_schema::{FlowBatch, FlowRecord, addr_from_v4, addr_is_v4};
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Segment {
     pub rows: usize,
+    /// Arrival rank among the data sets held in the decoder's runs (see
+    /// `templated::flush_runs`).
+    pub arrival: u64,
     pub hdr: MsgHeader,
     /// The domain's sampling rate from options data (0: unknown).
     pub sampling_rate: u64,
@@ -26,6 +29,7 @@ impl Segment {
     pub(crate) fn new(hdr: &MsgHeader, rows: usize, sampling: &SamplingTable) -> Segment {
         Segment {
             rows,
+            arrival: 0,
             hdr: *hdr,
             sampling_rate: sampling
                 .rate(hdr.exporter, hdr.domain, crate::template::ANY_SAMPLER)
@@ -37,7 +41,8 @@ impl Segment {
 
 /// The data sets of one template (one exporter, domain and template id) that arrived
 /// since the run began, with at most other templates' runs of the same exporter in between
-/// (see `templated::MAX_RUNS`), decoded together: the per-set cost (filling ~45 columns, dispatching every template field) is
+/// (see `templated::MAX_RUNS`; their records are put back in arrival order after), decoded
+/// together: the per-set cost (filling ~45 columns, dispatching every template field) is
 /// paid once per run instead of once per set, which is most of the cost when sets hold a
 /// few records each. The records are copied here back to back.
 #[derive(Debug)]
@@ -58,9 +63,22 @@ impl Run {
         self.body.len() / self.len.max(1)
     }
 
-    /// Decodes every record held into `out`, in arrival order, and empties the run.
-    pub(crate) fn flush(&mut self, sampling: &SamplingTable, out: &mut FlowBatch) -> usize {
+    /// Decodes every record held into `out`, in arrival order, and empties the run. With
+    /// `placed`, each segment's `(arrival, first row from the run's start, rows)` is
+    /// appended to it.
+    pub(crate) fn flush(
+        &mut self,
+        sampling: &SamplingTable,
+        out: &mut FlowBatch,
+        placed: Option<&mut Vec<(u64, usize, usize)>>,
+    ) -> usize {
+        let start = out.len();
         let n = decode_run(&self.plan, self.len, &self.segs, &self.body, sampling, out);
+        if let Some(placed) = placed {
+            for (seg, rows) in seg_rows(&self.segs, start, n) {
+                placed.push((seg.arrival, rows.start - start, rows.len()));
+            }
+        }
         self.body.clear();
         self.segs.clear();
         n

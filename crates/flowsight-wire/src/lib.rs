@@ -185,6 +185,10 @@ pub struct Decoder {
     /// Fixed-length data records not decoded yet, one run per template (see
     /// `columnar::Run`); a run whose `segs` is empty is closed, its buffers kept for reuse.
     pub(crate) runs: Vec<columnar::Run>,
+    /// Data sets that joined a run so far (their arrival ranks).
+    pub(crate) arrivals: u64,
+    /// Scratch for putting several runs' records back in arrival order.
+    pub(crate) placed: Vec<(u64, usize, usize)>,
     /// Inside [`Decoder::decode_many`]: runs span datagrams.
     defer: bool,
 }
@@ -217,6 +221,8 @@ impl Decoder {
             last_msg_flow_records: 0,
             last_expiry_ns: 0,
             runs: Vec::new(),
+            arrivals: 0,
+            placed: Vec::new(),
             defer: false,
         }
     }
@@ -298,15 +304,13 @@ impl Decoder {
         }
     }
 
-    /// Decodes datagrams as [`Decoder::decode`] one at a time would, and calls
-    /// `each(i, flows, outcome)` for the `i`-th, `flows` being its flow count (also when it
-    /// failed part way). The data sets of an exporter's templates are decoded together, one
-    /// run per template, even across datagrams: that costs far less per record when sets
-    /// are small or the templates alternate (the collector hands over its receive batches
-    /// this way). Every record is in `out` when this returns, with the same records as
-    /// `decode` gives and in the same order at the exporter level: each stretch of
-    /// consecutive datagrams from one exporter gives one stretch of rows, those exporters'
-    /// stretches in arrival order. Within a stretch, records are grouped by template.
+    /// Decodes datagrams in arrival order, as [`Decoder::decode`] one at a time would, and
+    /// calls `each(i, flows, outcome)` for the `i`-th, `flows` being its flow count (also
+    /// when it failed part way). The data sets of an exporter's templates are decoded
+    /// together, one run per template, even across datagrams: that costs far less per
+    /// record when sets are small or the templates alternate (the collector hands over its
+    /// receive batches this way). Every record is in `out`, in arrival order, when this
+    /// returns.
     pub fn decode_many<'a>(
         &mut self,
         datagrams: impl IntoIterator<Item = (IpAddr, u64, &'a [u8])>,

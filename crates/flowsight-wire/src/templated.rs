@@ -27,13 +27,46 @@ const RUN_MAX_BYTES: usize = 32 << 10;
 /// less often. At most this many times `RUN_MAX_BYTES` is held.
 const MAX_RUNS: usize = 4;
 
-/// Decodes the records of the open runs into `out` (fields, not `&mut Decoder`, so a
-/// template borrowed from the cache can stay borrowed).
-fn flush_runs(runs: &mut [crate::columnar::Run], sampling: &SamplingTable, out: &mut FlowBatch) {
-    for r in runs {
-        if !r.segs.is_empty() {
-            r.flush(sampling, out);
+/// Decodes the records of the open runs into `out`, in arrival order (fields, not
+/// `&mut Decoder`, so a template borrowed from the cache can stay borrowed). Several open
+/// runs are decoded one after the other, then their data sets' rows are put back in the
+/// order the sets arrived: files keep nearly sorted times (grouped by template, IPFIX
+/// files took 18.2 bytes a flow instead of 17.1, their delta-coded times jumping back at
+/// every run), and each datagram's records stay together.
+fn flush_runs(
+    runs: &mut [crate::columnar::Run],
+    sampling: &SamplingTable,
+    out: &mut FlowBatch,
+    placed: &mut Vec<(u64, usize, usize)>,
+) {
+    let open = runs.iter().filter(|r| !r.segs.is_empty()).count();
+    if open <= 1 {
+        for r in runs.iter_mut().filter(|r| !r.segs.is_empty()) {
+            r.flush(sampling, out, None);
         }
+        return;
+    }
+    let start = out.len();
+    placed.clear();
+    for r in runs.iter_mut().filter(|r| !r.segs.is_empty()) {
+        let at = out.len() - start;
+        let first = placed.len();
+        r.flush(sampling, out, Some(placed));
+        for p in &mut placed[first..] {
+            p.1 += at;
+        }
+    }
+    if !placed.is_sorted_by_key(|p| p.0) {
+        placed.sort_unstable_by_key(|p| p.0);
+        // Sets that follow each other in the decoded rows too move as one block.
+        let mut ranges: Vec<(usize, usize)> = Vec::with_capacity(placed.len());
+        for &(_, off, rows) in placed.iter() {
+            match ranges.last_mut() {
+                Some((o, n)) if *o + *n == off => *n += rows,
+                _ => ranges.push((off, rows)),
+            }
+        }
+        out.reorder_tail(start, &ranges);
     }
 }
 
@@ -361,7 +394,7 @@ impl Decoder {
 
     /// Decodes the records of the open runs, if any, into `out`.
     pub(crate) fn flush_run(&mut self, out: &mut FlowBatch) {
-        flush_runs(&mut self.runs, &self.sampling, out);
+        flush_runs(&mut self.runs, &self.sampling, out, &mut self.placed);
     }
 
     fn data_set(
@@ -399,24 +432,23 @@ impl Decoder {
             // Runs open together belong to one exporter and one generation of the
             // templates: an exporter's records stay together in `out`, and a template
             // change is never decoded with the old plan.
+            // A full run ends them all, so one reordering covers every record held.
             if self.runs.iter().any(|r| {
-                !r.segs.is_empty() && (r.key.exporter != key.exporter || r.generation != generation)
+                !r.segs.is_empty()
+                    && (r.key.exporter != key.exporter
+                        || r.generation != generation
+                        || r.key == key && r.body.len() >= RUN_MAX_BYTES)
             }) {
-                flush_runs(&mut self.runs, &self.sampling, out);
+                flush_runs(&mut self.runs, &self.sampling, out, &mut self.placed);
             }
             let open = |r: &crate::columnar::Run| !r.segs.is_empty() && r.key == key;
             let i = match self.runs.iter().position(open) {
-                Some(i) => {
-                    if self.runs[i].body.len() >= RUN_MAX_BYTES {
-                        self.runs[i].flush(&self.sampling, out);
-                    }
-                    i
-                }
+                Some(i) => i,
                 None => {
                     // One run at a time outside `decode_many`: `decode` keeps the records
                     // of a datagram in their order.
                     if !self.defer {
-                        flush_runs(&mut self.runs, &self.sampling, out);
+                        flush_runs(&mut self.runs, &self.sampling, out, &mut self.placed);
                     }
                     let i = match self.runs.iter().position(|r| r.segs.is_empty()) {
                         Some(i) => i,
@@ -432,7 +464,7 @@ impl Decoder {
                             self.runs.len() - 1
                         }
                         None => {
-                            flush_runs(&mut self.runs, &self.sampling, out);
+                            flush_runs(&mut self.runs, &self.sampling, out, &mut self.placed);
                             0
                         }
                     };
@@ -450,8 +482,10 @@ impl Decoder {
                 && let Some(r) = self.runs.get_mut(i)
             {
                 r.body.extend_from_slice(&body[..rows * len]);
-                r.segs
-                    .push(crate::columnar::Segment::new(hdr, rows, &self.sampling));
+                let mut seg = crate::columnar::Segment::new(hdr, rows, &self.sampling);
+                seg.arrival = self.arrivals;
+                self.arrivals = self.arrivals.wrapping_add(1);
+                r.segs.push(seg);
             }
             self.last_msg_data_records += rows;
             self.last_msg_flow_records += rows;
