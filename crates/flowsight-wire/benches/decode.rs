@@ -28,23 +28,7 @@ fn bench(c: &mut Criterion) {
     for (name, pkts) in &sets {
         // As the collector decodes: receive batches of up to 64 datagrams through
         // `decode_many`.
-        g.bench_with_input(BenchmarkId::new("flowsight", name), pkts, |b, pkts| {
-            let mut dec = Decoder::default();
-            let mut batch = FlowBatch::default();
-            // Learn the templates once, as a running collector would have.
-            let _ = dec.decode(exporter, T0, &pkts[0], &mut batch);
-            b.iter(|| {
-                batch.clear();
-                for chunk in pkts.chunks(RECV_BATCH) {
-                    let items = chunk
-                        .iter()
-                        .map(|p| (exporter, T0, black_box(p.as_slice())));
-                    dec.decode_many(items, &mut batch, |_, _, _| {});
-                }
-                assert_eq!(batch.len(), recs.len());
-                black_box(batch.len())
-            })
-        });
+        bench_decode_many(&mut g, name, pkts, exporter, recs.len());
         // One datagram at a time through `decode` (offline tools, IPFIX over TCP).
         g.bench_with_input(
             BenchmarkId::new("flowsight_single", name),
@@ -92,24 +76,36 @@ fn bench(c: &mut Criterion) {
         ),
     ];
     for (name, pkts) in &sets {
-        g.bench_with_input(BenchmarkId::new("flowsight", name), pkts, |b, pkts| {
-            let mut dec = Decoder::default();
-            let mut batch = FlowBatch::default();
-            let _ = dec.decode(exporter, T0, &pkts[0], &mut batch);
-            b.iter(|| {
-                batch.clear();
-                for chunk in pkts.chunks(RECV_BATCH) {
-                    let items = chunk
-                        .iter()
-                        .map(|p| (exporter, T0, black_box(p.as_slice())));
-                    dec.decode_many(items, &mut batch, |_, _, _| {});
-                }
-                assert_eq!(batch.len(), recs.len());
-                black_box(batch.len())
-            })
-        });
+        bench_decode_many(&mut g, name, pkts, exporter, recs.len());
     }
     g.finish();
+}
+
+/// As the collector decodes: receive batches of up to 64 datagrams through `decode_many`,
+/// the templates learnt once up front, as a running collector would have them.
+fn bench_decode_many(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    pkts: &[Vec<u8>],
+    exporter: IpAddr,
+    flows: usize,
+) {
+    g.bench_with_input(BenchmarkId::new("flowsight", name), pkts, |b, pkts| {
+        let mut dec = Decoder::default();
+        let mut batch = FlowBatch::default();
+        let _ = dec.decode(exporter, T0, &pkts[0], &mut batch);
+        b.iter(|| {
+            batch.clear();
+            for chunk in pkts.chunks(RECV_BATCH) {
+                let items = chunk
+                    .iter()
+                    .map(|p| (exporter, T0, black_box(p.as_slice())));
+                dec.decode_many(items, &mut batch, |_, _, _| {});
+            }
+            assert_eq!(batch.len(), flows);
+            black_box(batch.len())
+        })
+    });
 }
 
 /// Flow export payloads of a golden capture.
