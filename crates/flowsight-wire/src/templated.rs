@@ -445,11 +445,6 @@ impl Decoder {
             let i = match self.runs.iter().position(open) {
                 Some(i) => i,
                 None => {
-                    // One run at a time outside `decode_many`: `decode` keeps the records
-                    // of a datagram in their order.
-                    if !self.defer {
-                        flush_runs(&mut self.runs, &self.sampling, out, &mut self.placed);
-                    }
                     let i = match self.runs.iter().position(|r| r.segs.is_empty()) {
                         Some(i) => i,
                         None if self.runs.len() < MAX_RUNS => {
