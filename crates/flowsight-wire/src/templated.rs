@@ -430,9 +430,10 @@ impl Decoder {
             let rows = body.len() / len;
             let generation = self.templates.generation;
             // Runs open together belong to one exporter and one generation of the
-            // templates: an exporter's records stay together in `out`, and a template
-            // change is never decoded with the old plan.
-            // A full run ends them all, so one reordering covers every record held.
+            // templates: a template change is never decoded with the old plan, and
+            // exporters taking turns end each other's runs rather than competing for the
+            // `MAX_RUNS` slots. A full run ends them all, so one reordering covers every
+            // record held.
             if self.runs.iter().any(|r| {
                 !r.segs.is_empty()
                     && (r.key.exporter != key.exporter
