@@ -28,7 +28,8 @@ the difference in zero-loss rate in the same run. --collectors picks which ones 
 
 Usage: bench/ingest.py [--format v9|ipfix] [--duration 5] [--rates 250000,500000,...]
                        [--enrich-config bench/enrich.toml] [--collectors flowsight,flowsight+enrich,nfcapd]
-                       [--nfcapd-buffer 288] [--sender-nice -10] [--keep-captures]
+                       [--nfcapd-buffer 288] [--sender-nice -10] [--ipv6-share 0]
+                       [--keep-captures]
 Needs the release binary (cargo build --release) and nfdump (apt-get install -y nfdump).
 """
 import argparse, json, os, shutil, signal, socket, subprocess, sys, tempfile, time
@@ -52,6 +53,8 @@ MADE = []
 NFCAPD_BUFFER = 288 << 20
 # `nice` value the sender runs at (--sender-nice); 0 leaves it as any other process.
 SENDER_NICE = 0
+# --ipv6-share passed to the generator (None: its default).
+IPV6_SHARE = None
 RMEM_MAX = "/proc/sys/net/core/rmem_max"
 
 
@@ -74,12 +77,16 @@ def capture(fmt, duration):
     """A capture of `duration` s of traffic at 1M flows/s (virtual time), made once."""
     key = (fmt, duration)
     if key not in CAPTURE:
-        path = os.path.join(tempfile.gettempdir(), f"ingest-{fmt}-{duration}.pcap")
+        # The generator's default is a dual-stack network (20% IPv6); --ipv6-share 0 is an
+        # IPv4-only exporter, whose full datagrams all have one size.
+        share = "" if IPV6_SHARE is None else f"-v6share{IPV6_SHARE:g}"
+        path = os.path.join(tempfile.gettempdir(), f"ingest-{fmt}{share}-{duration}.pcap")
         if not os.path.exists(path):
             MADE.append(path)
+            extra = [] if IPV6_SHARE is None else ["--ipv6-share", str(IPV6_SHARE)]
             subprocess.run([BIN, "generate", "--out", path, "--format", fmt, "--rate", "1000000",
-                            "--flows", str(duration * 1_000_000), "--seed", "7"], check=True,
-                           capture_output=True)
+                            "--flows", str(duration * 1_000_000), "--seed", "7", *extra],
+                           check=True, capture_output=True)
         CAPTURE[key] = path
     return CAPTURE[key]
 
@@ -163,12 +170,17 @@ def main():
                     help="run the sender at this nice value (e.g. -10, as root) for every "
                          "collector: it then gets the CPU the offered rate needs first, "
                          "as if it ran on another machine, and the collector what is left")
+    ap.add_argument("--ipv6-share", type=float, default=None,
+                    help="share of IPv6 conversations in the generated traffic (generator "
+                         "default 0.2); 0: an IPv4-only exporter, whose datagrams all have "
+                         "one size, so the sender's GSO sends carry long runs")
     ap.add_argument("--keep-captures", action="store_true",
                     help="keep the captures generated (TMPDIR/ingest-FORMAT-N.pcap) for the next run")
     a = ap.parse_args()
-    global NFCAPD_BUFFER, SENDER_NICE
+    global NFCAPD_BUFFER, SENDER_NICE, IPV6_SHARE
     NFCAPD_BUFFER = a.nfcapd_buffer << 20
     SENDER_NICE = a.sender_nice
+    IPV6_SHARE = a.ipv6_share
     old_rmem = raise_rmem_max(NFCAPD_BUFFER) if "nfcapd" in (a.collectors or "nfcapd") else None
     try:
         run(a)
@@ -191,7 +203,8 @@ def run(a):
         raise SystemExit(f"{BIN} missing: run cargo build --release")
     rates = [int(r) for r in a.rates.split(",")]
     best = {n: 0 for n in names}
-    print(f"format {a.format}, {a.duration} s per rate")
+    share = "generator default" if a.ipv6_share is None else f"{a.ipv6_share:g}"
+    print(f"format {a.format}, {a.duration} s per rate, IPv6 share {share}")
     print("| collector | rate offered | flows sent | flows stored | lost | peak RSS | bytes/flow | sender CPU |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for rate in rates:

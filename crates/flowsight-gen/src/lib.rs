@@ -91,6 +91,10 @@ pub struct GenConfig {
     pub clients: usize,
     /// Public servers in the model.
     pub servers: usize,
+    /// Share of conversations over IPv6, 0 to 1; `None`: 0.2 for formats that carry IPv6
+    /// (a dual-stack network), 0 for the others. 0 makes an IPv4-only exporter, whose full
+    /// datagrams all have one size.
+    pub ipv6_share: Option<f64>,
 }
 
 impl Default for GenConfig {
@@ -110,6 +114,7 @@ impl Default for GenConfig {
             max_datagram: 1400,
             clients: 2000,
             servers: 400,
+            ipv6_share: None,
         }
     }
 }
@@ -215,9 +220,13 @@ pub struct Datagram {
 
 struct Exporter {
     enc: Box<dyn ExportEncoder + Send>,
-    buf: Vec<(FlowRecord, Origin)>,
+    /// Records not sent yet, with their virtual times.
+    buf: Vec<(FlowRecord, Origin, u64)>,
+    /// Virtual time of the oldest record in `buf`.
     first_t: u64,
     last_templates_t: u64,
+    /// The most records a full datagram carried so far (0: none filled up yet).
+    full_cap: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -317,8 +326,23 @@ impl Generator {
                 cfg.format
             )));
         }
+        let v6_share = match cfg.ipv6_share {
+            Some(f) if !(0.0..=1.0).contains(&f) => {
+                return Err(GenError::Config(format!(
+                    "IPv6 share {f}: use a fraction from 0 (IPv4 only) to 1 (IPv6 only)"
+                )));
+            }
+            Some(f) if f > 0.0 && !cfg.format.carries_ipv6() => {
+                return Err(GenError::Config(format!(
+                    "IPv6 share {f}: {:?} cannot carry IPv6 flows; use v9, ipfix or sflow",
+                    cfg.format
+                )));
+            }
+            Some(f) => f,
+            None if cfg.format.carries_ipv6() => 0.2,
+            None => 0.0,
+        };
         let mut rng = Rng::new(cfg.seed);
-        let v6_share = if cfg.format.carries_ipv6() { 0.2 } else { 0.0 };
         let model = Model::new(&mut rng, cfg.clients.max(1), cfg.servers.max(1), v6_share);
         let end = cfg.duration_ns.unwrap_or(u64::MAX);
         let mut sources = Vec::new();
@@ -355,6 +379,7 @@ impl Generator {
                 buf: Vec::with_capacity(BATCH * 2),
                 first_t: 0,
                 last_templates_t: 0,
+                full_cap: 0,
             })
             .collect();
         Ok(Generator {
@@ -433,7 +458,7 @@ impl Generator {
             let Some((si, t)) = next.filter(|_| !limit_reached) else {
                 self.done = true;
                 for e in 0..self.exporters.len() {
-                    self.flush(e, u64::MAX);
+                    self.flush(e, u64::MAX, true);
                 }
                 break;
             };
@@ -443,7 +468,7 @@ impl Generator {
                 let ex = &self.exporters[e];
                 if !ex.buf.is_empty() && ex.first_t + MAX_WAIT_NS <= t {
                     let deadline = ex.first_t + MAX_WAIT_NS;
-                    self.flush(e, deadline);
+                    self.flush(e, deadline, true);
                 }
             }
             let abs = self.cfg.start_ns + t;
@@ -481,20 +506,24 @@ impl Generator {
                 if ex.buf.is_empty() {
                     ex.first_t = t;
                 }
-                ex.buf.push((r, origin));
+                ex.buf.push((r, origin, t));
                 self.generated += 1;
                 if ex.buf.len() >= BATCH {
-                    self.flush(e, t);
+                    self.flush(e, t, false);
                 }
             }
             self.scratch = recs;
         }
     }
 
-    /// Encodes exporter `e`'s buffered records into datagrams at virtual time `t`.
-    fn flush(&mut self, e: usize, t: u64) {
+    /// Encodes exporter `e`'s buffered records into datagrams at virtual time `t`. As a
+    /// router does, only full datagrams go out unless `force` (the oldest record's deadline,
+    /// or the end of the run): records that might not fill one wait for more. Cutting a
+    /// short datagram at every batch would make every third datagram a runt at high rates,
+    /// which exporters under load do not send.
+    fn flush(&mut self, e: usize, t: u64, force: bool) {
         let ex = &mut self.exporters[e];
-        if ex.buf.is_empty() {
+        if ex.buf.is_empty() || !force && ex.buf.len() <= ex.full_cap {
             return;
         }
         // End of the run: nothing more will come, so the last records go out with the last
@@ -510,9 +539,14 @@ impl Generator {
             ex.enc.resend_templates();
             ex.last_templates_t = t;
         }
-        let recs: Vec<FlowRecord> = ex.buf.iter().map(|(r, _)| *r).collect();
+        let recs: Vec<FlowRecord> = ex.buf.iter().map(|(r, _, _)| *r).collect();
         let mut done = 0;
         while done < recs.len() {
+            // More than a full datagram ever carried: this one fills up. (Until one has
+            // filled up, the capacity is unknown and every record goes.)
+            if !force && ex.full_cap > 0 && recs.len() - done <= ex.full_cap {
+                break;
+            }
             let mut bytes = Vec::with_capacity(self.cfg.max_datagram);
             let n = ex
                 .enc
@@ -520,7 +554,10 @@ impl Generator {
             if n == 0 {
                 break; // cannot happen with our encoders; avoid looping forever
             }
-            for (r, origin) in &ex.buf[done..done + n] {
+            if n < recs.len() - done {
+                ex.full_cap = ex.full_cap.max(n);
+            }
+            for (r, origin, _) in &ex.buf[done..done + n] {
                 self.truth.flows += 1;
                 self.truth.packets += r.packets;
                 self.truth.bytes += r.bytes;
@@ -550,7 +587,10 @@ impl Generator {
             });
             done += n;
         }
-        ex.buf.clear();
+        ex.buf.drain(..done);
+        if let Some((_, _, t0)) = ex.buf.first() {
+            ex.first_t = *t0;
+        }
     }
 }
 
@@ -747,5 +787,142 @@ mod tests {
             })
             .contains("16383")
         );
+        assert!(
+            e(GenConfig {
+                max_flows: Some(1),
+                ipv6_share: Some(1.5),
+                ..GenConfig::default()
+            })
+            .contains("from 0 (IPv4 only) to 1")
+        );
+        assert!(
+            e(GenConfig {
+                max_flows: Some(1),
+                format: OutFormat::V5,
+                ipv6_share: Some(0.5),
+                ..GenConfig::default()
+            })
+            .contains("cannot carry IPv6")
+        );
+    }
+
+    /// Flow records of each address family in a v9 datagram.
+    fn v9_families(d: &[u8]) -> (usize, usize) {
+        let mut fam = (0, 0);
+        let mut b = FlowBatch::default();
+        let mut dec = Decoder::default();
+        // Templates come with every datagram in these tests (template_interval 1).
+        dec.decode("127.0.0.1".parse().unwrap(), 0, d, &mut b)
+            .unwrap();
+        for (s, dst) in b.src_addr.iter().zip(&b.dst_addr) {
+            if flowsight_schema::addr_is_v4(s) || flowsight_schema::addr_is_v4(dst) {
+                fam.0 += 1;
+            } else {
+                fam.1 += 1;
+            }
+        }
+        fam
+    }
+
+    /// Record length of template `tid` (256: IPv4, 257: IPv6) in a v9 datagram whose first
+    /// data set of that template holds `n` records. v9 header 20 bytes, then FlowSets of
+    /// (id u16, length u16) (RFC 3954 s5).
+    fn record_len(d: &[u8], tid: u16, n: usize) -> Option<usize> {
+        let mut at = 20;
+        while at + 4 <= d.len() {
+            let id = u16::from_be_bytes([d[at], d[at + 1]]);
+            let len = u16::from_be_bytes([d[at + 2], d[at + 3]]) as usize;
+            if id == tid {
+                // Padding is under 4 bytes, shorter than a record (s5.3).
+                return Some((len - 4) / n);
+            }
+            at += len.max(4);
+        }
+        None
+    }
+
+    #[test]
+    fn datagrams_go_out_full_except_at_the_end() {
+        // 1M flows/s: every batch of records comes long before its deadline, so only the
+        // very last datagram may be short.
+        let cfg = GenConfig {
+            format: OutFormat::V9,
+            rate: Some(1_000_000.0),
+            max_flows: Some(20_000),
+            template_interval: TemplateInterval::Packets(1),
+            ipv6_share: Some(0.0),
+            ..GenConfig::default()
+        };
+        let (d, truth) = run(cfg.clone());
+        assert_eq!(truth.flows, 20_000);
+        let (last, full) = d.split_last().unwrap();
+        // IPv4-only: one template, so every full datagram has the same size and count.
+        let size = full[0].bytes.len();
+        assert!(
+            full.iter()
+                .all(|x| x.bytes.len() == size && x.flows == full[0].flows)
+        );
+        assert!(last.flows <= full[0].flows);
+        // Full: one more IPv4 record would not fit in 1 400 bytes (v9 pads a set to 4
+        // bytes, so up to 3 bytes of `size` are padding).
+        let rec = record_len(&full[0].bytes, 256, full[0].flows).unwrap();
+        assert!(size - 3 + rec > 1400, "{size} bytes, records of {rec}");
+        assert!(full.iter().all(|x| v9_families(&x.bytes).1 == 0));
+        // The old cut at every 64 records made a third of the datagrams short.
+        assert!(
+            d.len() < 20_000 / full[0].flows + 2,
+            "{} datagrams",
+            d.len()
+        );
+
+        // Dual stack (the default share): still full, sizes vary with the mix.
+        let (d, truth) = run(GenConfig {
+            ipv6_share: None,
+            ..cfg
+        });
+        assert_eq!(truth.flows, 20_000);
+        let v6: usize = d.iter().map(|x| v9_families(&x.bytes).1).sum();
+        assert!((2_000..6_000).contains(&v6), "{v6} IPv6 flows of 20 000");
+        // A datagram ends when the next record does not fit with its set header: the room
+        // left is under 4 + the longest record (IPv6) + 3 bytes of padding.
+        let v6_len = d
+            .iter()
+            .find_map(|x| {
+                let (v4, v6) = v9_families(&x.bytes);
+                (v4 == 0 && v6 > 0).then(|| record_len(&x.bytes, 257, v6))?
+            })
+            .expect("an IPv6-only datagram");
+        assert!(v6_len > rec);
+        assert!(
+            d[..d.len() - 1]
+                .iter()
+                .all(|x| x.bytes.len() + 4 + v6_len + 3 > 1400)
+        );
+    }
+
+    #[test]
+    fn a_slow_exporter_sends_short_datagrams_at_the_deadline() {
+        // 100 flows/s: a datagram's worth takes ~0.3 s, so records go out at their 100 ms
+        // deadline in short datagrams, none held longer.
+        let cfg = GenConfig {
+            rate: Some(100.0),
+            duration_ns: Some(5_000_000_000),
+            ..GenConfig::default()
+        };
+        let mut g = Generator::new(cfg).unwrap();
+        let mut prev = 0;
+        let mut n = 0;
+        for d in g.by_ref() {
+            assert!(
+                d.t_ns - prev <= MAX_WAIT_NS + 20_000_000,
+                "{} -> {}",
+                prev,
+                d.t_ns
+            );
+            prev = d.t_ns;
+            n += d.flows;
+        }
+        assert_eq!(n as u64, g.truth().flows);
+        assert!((495..=505).contains(&n), "{n}");
     }
 }

@@ -82,6 +82,11 @@ pub struct GenerateArgs {
     /// Largest datagram in bytes.
     #[arg(long, default_value_t = 1400)]
     pub max_datagram: usize,
+    /// Share of conversations over IPv6, 0 to 1 (default 0.2 for v9, IPFIX and sFlow: a
+    /// dual-stack network). 0 gives an IPv4-only exporter, whose full datagrams all have
+    /// one size.
+    #[arg(long, value_name = "FRACTION")]
+    pub ipv6_share: Option<f64>,
 }
 
 fn parse_format(s: &str) -> Result<OutFormat> {
@@ -208,6 +213,7 @@ pub fn run(a: GenerateArgs) -> Result<()> {
         max_flows: a.flows,
         duration_ns,
         max_datagram: a.max_datagram.clamp(200, 65_000),
+        ipv6_share: a.ipv6_share,
         ..GenConfig::default()
     };
     let mut generator = Generator::new(cfg)?;
