@@ -5,7 +5,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flowsight_gen::{GenConfig, Generator};
 use flowsight_schema::FlowBatch;
-use flowsight_store::{Codec, Prepared, Store, TimeRange, WriteOptions};
+use flowsight_store::{Codec, Prepared, Rollup, Store, Tier, TimeRange, WriteOptions};
 
 fn flows(n: u64) -> FlowBatch {
     let g = Generator::new(GenConfig {
@@ -81,6 +81,14 @@ fn bench(c: &mut Criterion) {
         "time_flow_start_ns",
         "time_flow_end_ns",
     ];
+    // The store thread sums every flush's flows into the 1-minute rollup.
+    g.bench_function("rollup 1m add_batch, 1M flows", |b| {
+        b.iter(|| {
+            let mut r = Rollup::new(Tier::M1);
+            r.add_batch(&batch);
+            r.len()
+        })
+    });
     g.bench_function("scan -s srcip/bytes columns", |b| {
         b.iter(|| {
             let out = store
