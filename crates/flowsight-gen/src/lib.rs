@@ -767,43 +767,48 @@ mod tests {
 
     #[test]
     fn refuses_configs_that_cannot_run() {
-        let e = |c: GenConfig| Generator::new(c).err().unwrap().to_string();
-        assert!(e(GenConfig::default()).contains("--flows"));
-        assert!(
-            e(GenConfig {
-                max_flows: Some(1),
-                format: OutFormat::V5,
-                scenarios: vec!["arp-storm".parse().unwrap()],
-                ..GenConfig::default()
-            })
-            .contains("sflow")
-        );
-        assert!(
-            e(GenConfig {
-                max_flows: Some(1),
-                format: OutFormat::V5,
-                sampling: 20_000,
-                ..GenConfig::default()
-            })
-            .contains("16383")
-        );
-        assert!(
-            e(GenConfig {
-                max_flows: Some(1),
-                ipv6_share: Some(1.5),
-                ..GenConfig::default()
-            })
-            .contains("from 0 (IPv4 only) to 1")
-        );
-        assert!(
-            e(GenConfig {
-                max_flows: Some(1),
-                format: OutFormat::V5,
-                ipv6_share: Some(0.5),
-                ..GenConfig::default()
-            })
-            .contains("cannot carry IPv6")
-        );
+        let one = GenConfig {
+            max_flows: Some(1),
+            ..GenConfig::default()
+        };
+        let v5 = GenConfig {
+            format: OutFormat::V5,
+            ..one.clone()
+        };
+        for (cfg, says) in [
+            (GenConfig::default(), "--flows"),
+            (
+                GenConfig {
+                    scenarios: vec!["arp-storm".parse().unwrap()],
+                    ..v5.clone()
+                },
+                "sflow",
+            ),
+            (
+                GenConfig {
+                    sampling: 20_000,
+                    ..v5.clone()
+                },
+                "16383",
+            ),
+            (
+                GenConfig {
+                    ipv6_share: Some(1.5),
+                    ..one
+                },
+                "from 0 (IPv4 only) to 1",
+            ),
+            (
+                GenConfig {
+                    ipv6_share: Some(0.5),
+                    ..v5
+                },
+                "cannot carry IPv6",
+            ),
+        ] {
+            let e = Generator::new(cfg).err().unwrap().to_string();
+            assert!(e.contains(says), "{e}");
+        }
     }
 
     /// Flow records of each address family in a v9 datagram.
