@@ -175,7 +175,7 @@ def main():
                          "default 0.2); 0: an IPv4-only exporter, whose datagrams all have "
                          "one size, so the sender's GSO sends carry long runs")
     ap.add_argument("--keep-captures", action="store_true",
-                    help="keep the captures generated (TMPDIR/ingest-FORMAT-N.pcap) for the next run")
+                    help="keep the captures generated (TMPDIR/ingest-FORMAT[-v6shareF]-N.pcap) for the next run")
     a = ap.parse_args()
     global NFCAPD_BUFFER, SENDER_NICE, IPV6_SHARE
     NFCAPD_BUFFER = a.nfcapd_buffer << 20

@@ -220,10 +220,8 @@ pub struct Datagram {
 
 struct Exporter {
     enc: Box<dyn ExportEncoder + Send>,
-    /// Records not sent yet, with their virtual times.
+    /// Records not sent yet, oldest first, with their virtual times.
     buf: Vec<(FlowRecord, Origin, u64)>,
-    /// Virtual time of the oldest record in `buf`.
-    first_t: u64,
     last_templates_t: u64,
     /// The most records a full datagram carried so far (0: none filled up yet).
     full_cap: usize,
@@ -377,7 +375,6 @@ impl Generator {
             .map(|i| Exporter {
                 enc: encoder(&cfg, i),
                 buf: Vec::with_capacity(BATCH * 2),
-                first_t: 0,
                 last_templates_t: 0,
                 full_cap: 0,
             })
@@ -466,9 +463,10 @@ impl Generator {
             // before this flow: at low rates a record waits MAX_WAIT, not until the next one.
             for e in 0..self.exporters.len() {
                 let ex = &self.exporters[e];
-                if !ex.buf.is_empty() && ex.first_t + MAX_WAIT_NS <= t {
-                    let deadline = ex.first_t + MAX_WAIT_NS;
-                    self.flush(e, deadline, true);
+                if let Some(&(_, _, first)) = ex.buf.first()
+                    && first + MAX_WAIT_NS <= t
+                {
+                    self.flush(e, first + MAX_WAIT_NS, true);
                 }
             }
             let abs = self.cfg.start_ns + t;
@@ -503,9 +501,6 @@ impl Generator {
                 }
                 let e = exporter_of(&r, origin, self.exporters.len());
                 let ex = &mut self.exporters[e];
-                if ex.buf.is_empty() {
-                    ex.first_t = t;
-                }
                 ex.buf.push((r, origin, t));
                 self.generated += 1;
                 if ex.buf.len() >= BATCH {
@@ -529,7 +524,7 @@ impl Generator {
         // End of the run: nothing more will come, so the last records go out with the last
         // flow rather than waiting for their deadline.
         let t = if t == u64::MAX {
-            self.last_t.max(ex.first_t)
+            ex.buf.first().map_or(self.last_t, |f| self.last_t.max(f.2))
         } else {
             t
         };
@@ -588,9 +583,6 @@ impl Generator {
             done += n;
         }
         ex.buf.drain(..done);
-        if let Some((_, _, t0)) = ex.buf.first() {
-            ex.first_t = *t0;
-        }
     }
 }
 
