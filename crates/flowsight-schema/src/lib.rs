@@ -1053,7 +1053,10 @@ pub mod arrow {
         Arc::new(UInt64Array::from(v))
     }
     pub(crate) fn Addr(v: Vec<super::Addr>) -> ArrayRef {
-        let flat: Vec<u8> = v.into_iter().flatten().collect();
+        // The same allocation seen as bytes: `[u8; 16]` has the alignment of `u8`, and the
+        // length and capacity in bytes do not change, so the cast cannot fail.
+        let flat: Vec<u8> = bytemuck::allocation::try_cast_vec(v)
+            .unwrap_or_else(|(_, v)| v.into_iter().flatten().collect());
         Arc::new(FixedSizeBinaryArray::new(
             16,
             arrow_buffer::Buffer::from_vec(flat),
