@@ -36,6 +36,7 @@ pub async fn run(dir: &Path, query: &str) -> Result<Vec<RecordBatch>, QueryError
         ("date".to_string(), DataType::Utf8),
         ("hour".to_string(), DataType::Utf8),
     ];
+    let flows_schema = flowsight_schema::arrow::sql_schema();
     let mut tables = vec![("flows", store.flows_dir())];
     for t in ["rollup_1m", "rollup_5m", "rollup_1h"] {
         let p = dir.join(t);
@@ -51,6 +52,14 @@ pub async fn run(dir: &Path, query: &str) -> Result<Vec<RecordBatch>, QueryError
         }
         let url = format!("{}/", path.display());
         let opts = ParquetReadOptions::default().table_partition_cols(partitions.clone());
+        // Files store times as timestamps of the unit each needs (older ones as ns
+        // numbers): the registry's schema gives SQL one type, UTC timestamps in ns, and
+        // every column, whichever files have it.
+        let opts = if name == "flows" {
+            opts.schema(&flows_schema)
+        } else {
+            opts
+        };
         ctx.register_parquet(name, &url, opts).await?;
     }
     let df = ctx.sql(query).await?;
@@ -157,4 +166,77 @@ pub fn to_ndjson(batches: &[RecordBatch]) -> String {
         s.push('\n');
     }
     s
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::{TimeUnit, TimestampNanosecondType};
+    use flowsight_schema::{FlowBatch, FlowRecord};
+
+    // 2026-11-22T10:00:00Z
+    const T0: u64 = 1_795_341_600_000_000_000;
+
+    fn batch(starts: &[u64]) -> FlowBatch {
+        let mut b = FlowBatch::default();
+        for &t in starts {
+            b.push(&FlowRecord {
+                time_flow_start_ns: t,
+                time_flow_end_ns: t + 1_000_000,
+                bytes: 1,
+                ..FlowRecord::default()
+            });
+        }
+        b
+    }
+
+    /// SQL sees every file's times as ns timestamps: the store's files (ms here) and
+    /// files written before times were timestamps (plain ns numbers).
+    #[test]
+    fn times_are_ns_timestamps_whatever_unit_a_file_stores() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = flowsight_store::Store::open(dir.path()).unwrap();
+        let new: Vec<u64> = (0..10).map(|i| T0 + i * 1_000_000).collect();
+        store
+            .write(batch(&new), T0, &flowsight_store::WriteOptions::default())
+            .unwrap()
+            .unwrap();
+        let old: Vec<u64> = (0..5).map(|i| T0 + 123_456_789 + i).collect();
+        let rb = batch(&old).into_record_batch();
+        let part = dir.path().join("flows/date=2026-11-22/hour=10");
+        let path = part.join(format!("f-{}-{}-5-old.parquet", old[0], old[4]));
+        let f = std::fs::File::create(&path).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(f, rb.schema(), None).unwrap();
+        w.write(&rb).unwrap();
+        w.close().unwrap();
+
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let out = rt
+            .block_on(run(
+                dir.path(),
+                "SELECT time_flow_start_ns FROM flows ORDER BY time_flow_start_ns",
+            ))
+            .unwrap();
+        let mut got = Vec::new();
+        for b in &out {
+            let c = b.column(0);
+            assert_eq!(
+                c.data_type(),
+                &datafusion::arrow::datatypes::DataType::Timestamp(
+                    TimeUnit::Nanosecond,
+                    Some("UTC".into())
+                )
+            );
+            let t = c.as_primitive::<TimestampNanosecondType>();
+            assert_eq!(t.null_count(), 0);
+            got.extend(t.values().iter().map(|&v| v as u64));
+        }
+        let mut want: Vec<u64> = new.iter().chain(&old).copied().collect();
+        want.sort_unstable();
+        assert_eq!(got, want);
+    }
 }

@@ -842,7 +842,7 @@ pub mod arrow {
         Array, ArrayRef, DictionaryArray, FixedSizeBinaryArray, Float64Array, LargeStringArray,
         StringArray, StringViewArray, UInt8Array, UInt16Array, UInt32Array, UInt64Array,
     };
-    use arrow_schema::{DataType, Field, Schema, SchemaRef};
+    use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
     use std::collections::HashMap;
     use std::sync::{Arc, OnceLock};
 
@@ -876,6 +876,50 @@ pub mod arrow {
                     Field::new(f.name, data_type(f.kind.physical()), f.enrichment).with_metadata(md)
                 })
                 .collect::<Vec<_>>(),
+        )
+    }
+
+    /// The time columns: ns since the epoch in a [`super::FlowBatch`], Parquet timestamps
+    /// (UTC) in the store's files, in the coarsest unit that holds a file's values exactly.
+    pub const TIME_COLUMNS: [&str; 3] =
+        ["time_received_ns", "time_flow_start_ns", "time_flow_end_ns"];
+
+    /// Nanoseconds per unit of a timestamp type; `None` for other types.
+    pub fn ns_per_unit(dt: &DataType) -> Option<u64> {
+        match dt {
+            DataType::Timestamp(TimeUnit::Second, _) => Some(1_000_000_000),
+            DataType::Timestamp(TimeUnit::Millisecond, _) => Some(1_000_000),
+            DataType::Timestamp(TimeUnit::Microsecond, _) => Some(1_000),
+            DataType::Timestamp(TimeUnit::Nanosecond, _) => Some(1),
+            _ => None,
+        }
+    }
+
+    /// The values of a number column as u64, a timestamp column's in ns (see
+    /// [`TIME_COLUMNS`]).
+    pub fn u64_values(a: &dyn Array, out: &mut Vec<u64>) -> Result<(), String> {
+        from::U64(a, "column", out)
+    }
+
+    /// [`schema()`] with the time columns as UTC timestamps in ns, the types SQL sees
+    /// whatever unit each file stores.
+    pub fn sql_schema() -> Schema {
+        let s = schema();
+        Schema::new_with_metadata(
+            s.fields()
+                .iter()
+                .map(|f| {
+                    if TIME_COLUMNS.contains(&f.name().as_str()) {
+                        Arc::new(f.as_ref().clone().with_data_type(DataType::Timestamp(
+                            TimeUnit::Nanosecond,
+                            Some("UTC".into()),
+                        )))
+                    } else {
+                        f.clone()
+                    }
+                })
+                .collect::<Vec<_>>(),
+            s.metadata().clone(),
         )
     }
 
@@ -927,13 +971,52 @@ pub mod arrow {
             U8: u8 = UInt8Array;
             U16: u16 = UInt16Array;
             U32: u32 = UInt32Array;
-            U64: u64 = UInt64Array;
             Mac: u64 = UInt64Array;
             FlowType: u8 = UInt8Array;
             EtherType: u16 = UInt16Array;
             Proto: u8 = UInt8Array;
             SrcNet: u8 = UInt8Array;
             DstNet: u8 = UInt8Array;
+        }
+
+        /// Numbers; a timestamp column (the store writes times as Parquet timestamps in the
+        /// coarsest unit that holds them exactly) becomes ns.
+        pub(crate) fn U64(a: &dyn Array, name: &str, out: &mut Vec<u64>) -> Result<(), String> {
+            use arrow_array::cast::AsArray;
+            use arrow_array::types::{
+                TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+                TimestampSecondType,
+            };
+            out.clear();
+            if let Some(p) = a.as_any().downcast_ref::<UInt64Array>() {
+                out.extend_from_slice(p.values());
+                return Ok(());
+            }
+            let values = match a.data_type() {
+                DataType::Timestamp(TimeUnit::Second, _) => a
+                    .as_primitive_opt::<TimestampSecondType>()
+                    .map(|p| p.values()),
+                DataType::Timestamp(TimeUnit::Millisecond, _) => a
+                    .as_primitive_opt::<TimestampMillisecondType>()
+                    .map(|p| p.values()),
+                DataType::Timestamp(TimeUnit::Microsecond, _) => a
+                    .as_primitive_opt::<TimestampMicrosecondType>()
+                    .map(|p| p.values()),
+                DataType::Timestamp(TimeUnit::Nanosecond, _) => a
+                    .as_primitive_opt::<TimestampNanosecondType>()
+                    .map(|p| p.values()),
+                _ => None,
+            };
+            let (Some(values), Some(scale)) = (values, ns_per_unit(a.data_type())) else {
+                return Err(mismatch(a, name, "u64"));
+            };
+            // Times before 1970 are not flows' times: they read as 0, as a missing time does.
+            out.extend(
+                values
+                    .iter()
+                    .map(|&v| u64::try_from(v).unwrap_or(0).saturating_mul(scale)),
+            );
+            Ok(())
         }
 
         pub(crate) fn Addr(

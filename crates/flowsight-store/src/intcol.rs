@@ -24,12 +24,14 @@
 use crate::textcol::{self, Chunk, IdTable, TableKey};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{UInt8Type, UInt16Type, UInt32Type, UInt64Type};
-use arrow_array::{Array, ArrayRef, ArrowPrimitiveType};
+use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, UInt64Array};
+use arrow_buffer::ScalarBuffer;
 use arrow_schema::DataType;
 use parquet::basic::{Compression, Encoding, Type as PhysicalType};
 use parquet::errors::ParquetError;
 use parquet::file::statistics::{Statistics, ValueStatistics};
 use parquet::schema::types::ColumnDescPtr;
+use std::sync::Arc;
 
 /// Largest dictionary page written (arrow-rs's default `dictionary_page_size_limit`).
 const DICTIONARY_BYTES: usize = 1 << 20;
@@ -38,7 +40,11 @@ const DICTIONARY_BYTES: usize = 1 << 20;
 pub(crate) fn handles(dt: &DataType) -> bool {
     matches!(
         dt,
-        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64
+        DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64
+            | DataType::Timestamp(_, None | Some(_))
     )
 }
 
@@ -68,6 +74,22 @@ pub(crate) fn encode(
         Some(DataType::UInt16) => typed::<UInt16Type>(descr, arrays, want),
         Some(DataType::UInt32) => typed::<UInt32Type>(descr, arrays, want),
         Some(DataType::UInt64) => typed::<UInt64Type>(descr, arrays, want),
+        // The store's times (never negative, see `write::as_timestamps`): their bits as u64
+        // order and encode as the i64 values do.
+        Some(DataType::Timestamp(..)) => {
+            let mut bits: Vec<ArrayRef> = Vec::with_capacity(arrays.len());
+            for a in arrays {
+                let data = a.to_data();
+                if a.null_count() > 0 || data.buffers().len() != 1 {
+                    return Ok(None);
+                }
+                let values =
+                    ScalarBuffer::<u64>::new(data.buffers()[0].clone(), data.offset(), a.len());
+                bits.push(Arc::new(UInt64Array::new(values, None)));
+            }
+            let refs: Vec<&ArrayRef> = bits.iter().collect();
+            typed::<UInt64Type>(descr, &refs, want)
+        }
         _ => Ok(None),
     }
 }

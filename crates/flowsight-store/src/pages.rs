@@ -109,6 +109,8 @@ pub(crate) struct Column {
     name: &'static str,
     leaf: usize,
     physical: PhysicalType,
+    /// Nanoseconds per stored unit of a time column (1 for anything else).
+    scale: u64,
     chunk: Chunk,
     /// Whether `chunk` holds the current row group's (set by [`Column::start_group`]).
     open: bool,
@@ -138,17 +140,17 @@ pub(crate) struct Scratch {
     pub(crate) chunk: Chunk,
 }
 
-/// Columns for `want` (registry name, leaf, physical type), reusing the buffers of `cols`
-/// (a [`Scratch`]'s).
+/// Columns for `want` (registry name, leaf, physical type, ns per unit of a time column),
+/// reusing the buffers of `cols` (a [`Scratch`]'s).
 pub(crate) fn columns(
     cols: &mut Vec<Column>,
-    want: impl Iterator<Item = (&'static str, usize, PhysicalType)>,
+    want: impl Iterator<Item = (&'static str, usize, PhysicalType, u64)>,
 ) -> &mut [Column] {
     let mut n = 0;
-    for (name, leaf, physical) in want {
+    for (name, leaf, physical, scale) in want {
         match cols.get_mut(n) {
-            Some(c) => c.reuse(name, leaf, physical),
-            None => cols.push(Column::new(name, leaf, physical)),
+            Some(c) => c.reuse(name, leaf, physical, scale),
+            None => cols.push(Column::new(name, leaf, physical, scale)),
         }
         n += 1;
     }
@@ -167,7 +169,12 @@ impl std::fmt::Debug for Column {
 }
 
 impl Column {
-    pub(crate) fn new(name: &'static str, leaf: usize, physical: PhysicalType) -> Column {
+    pub(crate) fn new(
+        name: &'static str,
+        leaf: usize,
+        physical: PhysicalType,
+        scale: u64,
+    ) -> Column {
         let empty = || {
             if physical == PhysicalType::FIXED_LEN_BYTE_ARRAY {
                 Values::Addrs(Vec::new())
@@ -179,6 +186,7 @@ impl Column {
             name,
             leaf,
             physical,
+            scale,
             chunk: Chunk::default(),
             open: false,
             dict: empty(),
@@ -192,15 +200,22 @@ impl Column {
 
     /// This column's buffers for another one (the next file's): a scan reuses them, so
     /// its memory is not handed back and faulted in again, file after file.
-    pub(crate) fn reuse(&mut self, name: &'static str, leaf: usize, physical: PhysicalType) {
+    pub(crate) fn reuse(
+        &mut self,
+        name: &'static str,
+        leaf: usize,
+        physical: PhysicalType,
+        scale: u64,
+    ) {
         let fixed = physical == PhysicalType::FIXED_LEN_BYTE_ARRAY;
         if fixed != matches!(self.page, Values::Addrs(_)) {
-            *self = Column::new(name, leaf, physical);
+            *self = Column::new(name, leaf, physical, scale);
             return;
         }
         self.name = name;
         self.leaf = leaf;
         self.physical = physical;
+        self.scale = scale;
         self.open = false;
         self.dict.clear();
         self.page.clear();
@@ -379,6 +394,14 @@ impl Column {
             }
             self.at += k;
             have += k;
+        }
+        // Times stored in ms or µs become the batch's ns (a foreign file's out-of-range
+        // values wrap rather than panic).
+        if self.scale != 1
+            && let ColumnMut::U64(v) = &mut out
+        {
+            let scale = self.scale;
+            v.iter_mut().for_each(|t| *t = t.wrapping_mul(scale));
         }
         Ok(())
     }
@@ -1025,7 +1048,7 @@ mod tests {
             .map(|&(l, _)| {
                 let c = &schema.columns()[l];
                 let name = flowsight_schema::field(c.name()).unwrap().name;
-                Column::new(name, l, c.physical_type())
+                Column::new(name, l, c.physical_type(), 1)
             })
             .collect();
         let mut ours = FlowBatch::default();

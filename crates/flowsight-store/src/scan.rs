@@ -2,7 +2,8 @@
 
 use crate::files::FileMeta;
 use crate::{Store, StoreError, TimeRange, io_err};
-use arrow_array::{Array, BooleanArray, RecordBatch, UInt64Array};
+use arrow_array::{Array, BooleanArray, RecordBatch};
+use flowsight_schema::arrow::ns_per_unit;
 use flowsight_schema::{Addr, FlowBatch, Physical};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowPredicateFn, ParquetRecordBatchReaderBuilder, RowFilter};
@@ -157,11 +158,20 @@ fn read_file(
         .columns()
         .iter()
         .position(|c| c.name() == "time_flow_start_ns");
+    // ns per unit of the stored start times (1: plain ns numbers, as older files hold).
+    let start_scale = builder
+        .schema()
+        .field_with_name("time_flow_start_ns")
+        .ok()
+        .and_then(|f| ns_per_unit(f.data_type()))
+        .unwrap_or(1);
     let mut groups = Vec::new();
     // Whether the range cuts through a group read.
     let mut cut = false;
     for (i, rg) in meta.row_groups().iter().enumerate() {
-        let span = start_col.and_then(|c| rg.column(c).statistics().and_then(stat_range));
+        let span = start_col
+            .and_then(|c| rg.column(c).statistics().and_then(stat_range))
+            .map(|(lo, hi)| (lo.wrapping_mul(start_scale), hi.wrapping_mul(start_scale)));
         let keep = range.is_all() || span.is_none_or(|(lo, hi)| range.overlaps(lo, hi));
         if keep {
             groups.push(i);
@@ -184,8 +194,10 @@ fn read_file(
                 let physical = schema.columns().get(l).and_then(|c| {
                     let def = flowsight_schema::field(c.name())?;
                     let p = def.kind.physical();
-                    let same = arrow_schema.field_with_name(def.name).ok()?.data_type()
-                        == &flowsight_schema::arrow::data_type(p);
+                    let dt = arrow_schema.field_with_name(def.name).ok()?.data_type();
+                    // Times are stored as timestamps (see `write::as_timestamps`).
+                    let same = dt == &flowsight_schema::arrow::data_type(p)
+                        || (p == Physical::UInt64 && ns_per_unit(dt).is_some());
                     (same && !matches!(p, Physical::Utf8Dict | Physical::Float64)).then_some(p)
                 });
                 (l, physical)
@@ -275,11 +287,13 @@ fn read_file(
             cols,
             typed.iter().filter_map(|&(l, _)| {
                 let c = schema.columns().get(l)?;
-                Some((
-                    flowsight_schema::field(c.name())?.name,
-                    l,
-                    c.physical_type(),
-                ))
+                let name = flowsight_schema::field(c.name())?.name;
+                let scale = arrow_schema
+                    .field_with_name(name)
+                    .ok()
+                    .and_then(|f| ns_per_unit(f.data_type()))
+                    .unwrap_or(1);
+                Some((name, l, c.physical_type(), scale))
             }),
         );
         // The file's row each group starts at (the key column's indices run over the file).
@@ -343,14 +357,13 @@ fn read_file(
             ProjectionMask::leaves(schema, [c]),
             move |rb: RecordBatch| {
                 let col = rb.column(0);
-                Ok(match col.as_any().downcast_ref::<UInt64Array>() {
-                    Some(t) => t
-                        .values()
-                        .iter()
-                        .map(|&t| Some(range.contains(t)))
-                        .collect(),
-                    None => BooleanArray::from(vec![true; col.len()]),
-                })
+                let mut t = Vec::new();
+                Ok(
+                    match flowsight_schema::arrow::u64_values(col.as_ref(), &mut t) {
+                        Ok(()) => t.iter().map(|&t| Some(range.contains(t))).collect(),
+                        Err(_) => BooleanArray::from(vec![true; col.len()]),
+                    },
+                )
             },
         );
         builder = builder.with_row_filter(RowFilter::new(vec![Box::new(pred)]));

@@ -1081,13 +1081,25 @@ fn delta_columns_round_trip_extreme_values() {
                 get("time_received_ns"),
                 get("time_flow_end_ns"),
             );
+            // Times are timestamps (ns here: the values are not whole µs) or, where a
+            // value is past what a timestamp holds (u64::MAX), plain numbers.
+            let ns = |a: &arrow_array::ArrayRef| {
+                let mut v = Vec::new();
+                flowsight_schema::arrow::u64_values(a.as_ref(), &mut v).unwrap();
+                v
+            };
+            assert!(matches!(
+                recv.data_type(),
+                arrow_schema::DataType::Timestamp(arrow_schema::TimeUnit::Nanosecond, _)
+            ));
+            assert_eq!(end.data_type(), &arrow_schema::DataType::UInt64);
             for i in 0..rb.num_rows() {
                 read.push((
                     bytes.as_primitive::<UInt64Type>().value(i),
                     packets.as_primitive::<UInt64Type>().value(i),
                     seq.as_primitive::<UInt32Type>().value(i),
-                    recv.as_primitive::<UInt64Type>().value(i),
-                    end.as_primitive::<UInt64Type>().value(i),
+                    ns(&recv)[i],
+                    ns(&end)[i],
                 ));
             }
         }
@@ -1143,5 +1155,103 @@ fn delta_columns_round_trip_extreme_values() {
             assert_eq!(*v.min_opt().unwrap() as u64, *group.iter().min().unwrap());
             assert_eq!(*v.max_opt().unwrap() as u64, *group.iter().max().unwrap());
         }
+    }
+}
+
+#[test]
+fn times_are_stored_as_timestamps_in_the_coarsest_exact_unit() {
+    use arrow_schema::{DataType, TimeUnit};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::basic::Compression;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let opts = WriteOptions {
+        row_group_rows: 1_000,
+        ..WriteOptions::default()
+    };
+    // Whole milliseconds (as NetFlow v9 gives them), whole microseconds, and a received
+    // time with nanoseconds.
+    let mut ms = flows(3_000, T0, 1_000_000, 1);
+    for (i, t) in ms.time_flow_end_ns.iter_mut().enumerate() {
+        *t = T0 + 5_000 * i as u64;
+    }
+    for (i, t) in ms.time_received_ns.iter_mut().enumerate() {
+        *t = T0 + 7 + 1_000_000 * i as u64;
+    }
+    // Same, but one start time in the second batch is 1 µs off: the whole file's start
+    // times are then stored in µs.
+    let mut us = ms.clone();
+    us.time_flow_start_ns[2_500] += 1_000;
+    let unit = |f: &std::path::Path, name: &str| {
+        let r = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(f).unwrap()).unwrap();
+        let dt = r
+            .schema()
+            .field_with_name(name)
+            .unwrap()
+            .data_type()
+            .clone();
+        let md = r.metadata().clone();
+        let c = md.row_group(0).column(column(&md, name));
+        (dt, c.compression())
+    };
+    let ts = |u| DataType::Timestamp(u, Some("UTC".into()));
+    let fm = s.write(ms.clone(), T0, &opts).unwrap().unwrap();
+    assert_eq!(
+        unit(&fm.path, "time_flow_start_ns"),
+        (ts(TimeUnit::Millisecond), Compression::UNCOMPRESSED)
+    );
+    assert_eq!(
+        unit(&fm.path, "time_flow_end_ns").0,
+        ts(TimeUnit::Microsecond)
+    );
+    assert_eq!(
+        unit(&fm.path, "time_received_ns").0,
+        ts(TimeUnit::Nanosecond)
+    );
+    let (_d2, s2, fu) = write_in_row_groups(&[ms.clone(), us.clone()], 1_000);
+    assert!(matches!(
+        unit(&fu.path, "time_flow_start_ns"),
+        (
+            DataType::Timestamp(TimeUnit::Microsecond, _),
+            Compression::ZSTD(_)
+        )
+    ));
+
+    // Read back exactly, by the store's page reader and through a time range that cuts
+    // row groups (arrow-rs, with the start times as a row filter).
+    let mut want: Vec<FlowRecord> = ms.iter().collect();
+    let mut got = all_records(&s);
+    got.sort_by_key(|r| (r.time_flow_start_ns, r.bytes));
+    want.sort_by_key(|r| (r.time_flow_start_ns, r.bytes));
+    assert_eq!(got, want);
+    let mut both: Vec<FlowRecord> = ms.iter().chain(us.iter()).collect();
+    let mut got = all_records(&s2);
+    got.sort_by_key(|r| (r.time_flow_start_ns, r.bytes));
+    both.sort_by_key(|r| (r.time_flow_start_ns, r.bytes));
+    assert_eq!(got, both);
+    for store in [&s, &s2] {
+        let r = TimeRange {
+            since: T0 + 1_500_000_000,
+            until: T0 + 2_100_000_000,
+        };
+        let out = store
+            .scan(
+                r,
+                &["bytes", "time_flow_start_ns"],
+                || 0u64,
+                |n, b| {
+                    *n += b
+                        .time_flow_start_ns
+                        .iter()
+                        .filter(|&&t| r.contains(t))
+                        .count() as u64
+                },
+            )
+            .unwrap();
+        let n: u64 = out.parts.iter().sum();
+        let expect = if std::ptr::eq(store, &s) { 600 } else { 1_200 };
+        assert_eq!(n, expect, "{:?}", out.report);
+        // Row groups wholly outside the range are skipped by their (scaled) statistics.
+        assert!(out.report.row_groups_skipped >= 1, "{:?}", out.report);
     }
 }
