@@ -211,8 +211,6 @@ pub struct Prepared {
     rows: usize,
     min_start: u64,
     max_start: u64,
-    /// Nanoseconds per unit of the file's start times (1 for files of other tables).
-    start_ns_per_unit: u64,
 }
 
 impl Prepared {
@@ -230,7 +228,6 @@ impl Prepared {
             rows: 0,
             min_start: u64::MAX,
             max_start: 0,
-            start_ns_per_unit: 1,
         };
         // One file has one schema: every batch gets the enrichment columns any of them has
         // (workers may differ, e.g. only one saw an exporter's interface names).
@@ -261,7 +258,6 @@ impl Prepared {
             exact_scale(batches.iter().map(|b| b.time_flow_start_ns.as_slice())),
             exact_scale(batches.iter().map(|b| b.time_flow_end_ns.as_slice())),
         ];
-        p.start_ns_per_unit = scales[1];
         for mut b in batches {
             for (col, scale) in [
                 (&mut b.time_received_ns, scales[0]),
@@ -286,7 +282,6 @@ impl Prepared {
             rbs: vec![rb],
             min_start: min,
             max_start: max,
-            start_ns_per_unit: 1,
         }
     }
 
@@ -515,6 +510,12 @@ pub(crate) fn write_in(
         Some(rb) => rb.schema(),
         None => flowsight_schema::arrow::schema_ref(),
     };
+    // The unit `Prepared::from_batches` chose for the start times (1: not a timestamp).
+    let start_ns_per_unit = schema
+        .field_with_name("time_flow_start_ns")
+        .ok()
+        .and_then(|f| flowsight_schema::arrow::ns_per_unit(f.data_type()))
+        .unwrap_or(1);
     let perr = |e: parquet::errors::ParquetError| StoreError::Parquet {
         path: tmp.clone(),
         message: e.to_string(),
@@ -524,7 +525,7 @@ pub(crate) fn write_in(
             f,
             schema,
             &batch.rbs,
-            properties(kind, opts, batch.start_ns_per_unit),
+            properties(kind, opts, start_ns_per_unit),
             opts.row_group_rows,
         )
         .map_err(perr)?;
