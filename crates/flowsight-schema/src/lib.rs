@@ -895,6 +895,16 @@ pub mod arrow {
         }
     }
 
+    /// Nanoseconds per stored unit of column `name` of `schema`: 1 where it is not a
+    /// timestamp (plain ns numbers, as files from before timestamps hold) or is absent.
+    pub fn stored_ns_per_unit(schema: &Schema, name: &str) -> u64 {
+        schema
+            .field_with_name(name)
+            .ok()
+            .and_then(|f| ns_per_unit(f.data_type()))
+            .unwrap_or(1)
+    }
+
     /// The values of a number column as u64, a timestamp column's in ns (see
     /// [`TIME_COLUMNS`]).
     pub fn u64_values(a: &dyn Array, out: &mut Vec<u64>) -> Result<(), String> {
@@ -982,34 +992,18 @@ pub mod arrow {
         /// Numbers; a timestamp column (the store writes times as Parquet timestamps in the
         /// coarsest unit that holds them exactly) becomes ns.
         pub(crate) fn U64(a: &dyn Array, name: &str, out: &mut Vec<u64>) -> Result<(), String> {
-            use arrow_array::cast::AsArray;
-            use arrow_array::types::{
-                TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
-                TimestampSecondType,
-            };
             out.clear();
             if let Some(p) = a.as_any().downcast_ref::<UInt64Array>() {
                 out.extend_from_slice(p.values());
                 return Ok(());
             }
-            let values = match a.data_type() {
-                DataType::Timestamp(TimeUnit::Second, _) => a
-                    .as_primitive_opt::<TimestampSecondType>()
-                    .map(|p| p.values()),
-                DataType::Timestamp(TimeUnit::Millisecond, _) => a
-                    .as_primitive_opt::<TimestampMillisecondType>()
-                    .map(|p| p.values()),
-                DataType::Timestamp(TimeUnit::Microsecond, _) => a
-                    .as_primitive_opt::<TimestampMicrosecondType>()
-                    .map(|p| p.values()),
-                DataType::Timestamp(TimeUnit::Nanosecond, _) => a
-                    .as_primitive_opt::<TimestampNanosecondType>()
-                    .map(|p| p.values()),
-                _ => None,
-            };
-            let (Some(values), Some(scale)) = (values, ns_per_unit(a.data_type())) else {
+            // Every timestamp unit is an i64 value buffer: one read for all of them.
+            let data = a.to_data();
+            let (Some(scale), [buf]) = (ns_per_unit(a.data_type()), data.buffers()) else {
                 return Err(mismatch(a, name, "u64"));
             };
+            let values =
+                arrow_buffer::ScalarBuffer::<i64>::new(buf.clone(), data.offset(), a.len());
             // Times before 1970 are not flows' times: they read as 0, as a missing time does.
             out.extend(
                 values

@@ -3,7 +3,7 @@
 use crate::files::FileMeta;
 use crate::{Store, StoreError, TimeRange, io_err};
 use arrow_array::{Array, BooleanArray, RecordBatch};
-use flowsight_schema::arrow::ns_per_unit;
+use flowsight_schema::arrow::{ns_per_unit, stored_ns_per_unit};
 use flowsight_schema::{Addr, FlowBatch, Physical};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowPredicateFn, ParquetRecordBatchReaderBuilder, RowFilter};
@@ -159,12 +159,7 @@ fn read_file(
         .iter()
         .position(|c| c.name() == "time_flow_start_ns");
     // ns per unit of the stored start times (1: plain ns numbers, as older files hold).
-    let start_scale = builder
-        .schema()
-        .field_with_name("time_flow_start_ns")
-        .ok()
-        .and_then(|f| ns_per_unit(f.data_type()))
-        .unwrap_or(1);
+    let start_scale = stored_ns_per_unit(builder.schema(), "time_flow_start_ns");
     let mut groups = Vec::new();
     // Whether the range cuts through a group read.
     let mut cut = false;
@@ -288,11 +283,7 @@ fn read_file(
             typed.iter().filter_map(|&(l, _)| {
                 let c = schema.columns().get(l)?;
                 let name = flowsight_schema::field(c.name())?.name;
-                let scale = arrow_schema
-                    .field_with_name(name)
-                    .ok()
-                    .and_then(|f| ns_per_unit(f.data_type()))
-                    .unwrap_or(1);
+                let scale = stored_ns_per_unit(&arrow_schema, name);
                 Some((name, l, c.physical_type(), scale))
             }),
         );

@@ -511,11 +511,8 @@ pub(crate) fn write_in(
         None => flowsight_schema::arrow::schema_ref(),
     };
     // The unit `Prepared::from_batches` chose for the start times (1: not a timestamp).
-    let start_ns_per_unit = schema
-        .field_with_name("time_flow_start_ns")
-        .ok()
-        .and_then(|f| flowsight_schema::arrow::ns_per_unit(f.data_type()))
-        .unwrap_or(1);
+    let start_ns_per_unit =
+        flowsight_schema::arrow::stored_ns_per_unit(&schema, "time_flow_start_ns");
     let perr = |e: parquet::errors::ParquetError| StoreError::Parquet {
         path: tmp.clone(),
         message: e.to_string(),
