@@ -21,6 +21,7 @@ pub mod rng;
 pub mod scenario;
 
 use flowsight_schema::{FlowRecord, addr_to_ip, proto_name};
+pub use flowsight_wire::IpfixTime;
 use flowsight_wire::{ExportEncoder, IpfixEncoder, LegacyEncoder, SflowEncoder, V9Encoder};
 use model::Model;
 use rng::Rng;
@@ -95,6 +96,9 @@ pub struct GenConfig {
     /// (a dual-stack network), 0 for the others. 0 makes an IPv4-only exporter, whose full
     /// datagrams all have one size.
     pub ipv6_share: Option<f64>,
+    /// How IPFIX records carry their start and end times. Milliseconds by default, as
+    /// exporters keep them; nanoseconds keep the generated times whole.
+    pub ipfix_time: IpfixTime,
 }
 
 impl Default for GenConfig {
@@ -115,6 +119,7 @@ impl Default for GenConfig {
             clients: 2000,
             servers: 400,
             ipv6_share: None,
+            ipfix_time: IpfixTime::Milliseconds,
         }
     }
 }
@@ -638,6 +643,7 @@ fn encoder(cfg: &GenConfig, i: usize) -> Box<dyn ExportEncoder + Send> {
         ),
         OutFormat::Ipfix => Box::new(
             IpfixEncoder::new(domain)
+                .time(cfg.ipfix_time)
                 .template_every(every)
                 .max_datagram(cfg.max_datagram),
         ),
@@ -707,6 +713,53 @@ mod tests {
             assert_eq!(lost, 0, "{format:?}");
             assert!(truth.scenarios.values().all(|t| t.flows > 0));
         }
+    }
+
+    #[test]
+    fn ipfix_times_go_out_in_the_configured_unit() {
+        // The IPv4 template's last two fields (IE, length) in the first message's template
+        // set: flowStart/EndMilliseconds (152/153) by default, Nanoseconds (156/157) on ask.
+        let last_fields = |d: &Datagram| {
+            let b = &d.bytes;
+            assert_eq!(
+                u16::from_be_bytes([b[16], b[17]]),
+                2,
+                "a template set first"
+            );
+            let count = u16::from_be_bytes([b[22], b[23]]) as usize;
+            let at = 24 + (count - 2) * 4;
+            [0, 4].map(|k| u16::from_be_bytes([b[at + k], b[at + k + 1]]))
+        };
+        let times = |time| {
+            // At 1M flows/s the virtual clock moves in microseconds.
+            let cfg = GenConfig {
+                rate: Some(1_000_000.0),
+                max_flows: Some(2_000),
+                ipfix_time: time,
+                ..GenConfig::default()
+            };
+            let (d, _) = run(cfg.clone());
+            let mut dec = Decoder::default();
+            let mut b = FlowBatch::default();
+            for x in &d {
+                dec.decode(cfg.exporters[x.exporter], 0, &x.bytes, &mut b)
+                    .unwrap();
+            }
+            (last_fields(&d[0]), b.time_flow_start_ns)
+        };
+        let (ies, ms) = times(IpfixTime::Milliseconds);
+        assert_eq!(ies, [152, 153]);
+        assert!(ms.iter().all(|t| t % 1_000_000 == 0));
+        let (ies, ns) = times(IpfixTime::Nanoseconds);
+        assert_eq!(ies, [156, 157]);
+        // Same flows; only the sub-millisecond parts differ.
+        assert_eq!(ms.len(), ns.len());
+        assert!(
+            ms.iter()
+                .zip(&ns)
+                .all(|(m, n)| *m == n / 1_000_000 * 1_000_000)
+        );
+        assert!(ns.iter().any(|t| t % 1_000_000 != 0));
     }
 
     #[test]

@@ -131,9 +131,49 @@ enum Col {
     EndSysUp,
     StartNs,
     EndNs,
+    StartMs,
+    EndMs,
 }
 
-fn build_standard_fields(v6: bool, ipfix: bool) -> Vec<(u16, u16, Col)> {
+/// How an IPFIX encoder writes flow start and end times.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IpfixTime {
+    /// flowStartMilliseconds / flowEndMilliseconds (IEs 152/153, dateTimeMilliseconds,
+    /// RFC 7011 s6.1.8): milliseconds as exporters have them (Juniper sends these; Cisco
+    /// and softflowd send sysUpTime milliseconds); sub-ms parts of the records' times are
+    /// dropped.
+    Milliseconds,
+    /// flowStartNanoseconds / flowEndNanoseconds (IEs 156/157, dateTimeNanoseconds, NTP
+    /// format, RFC 7011 s6.1.10): the records' full precision.
+    #[default]
+    Nanoseconds,
+}
+
+/// Which standard template an encoder writes: NetFlow v9 (sysUpTime times, 1-byte TCP
+/// flags) or IPFIX with its time unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flavor {
+    V9,
+    Ipfix(IpfixTime),
+}
+
+impl Flavor {
+    fn ipfix(self) -> bool {
+        self != Flavor::V9
+    }
+
+    /// Index into the table of standard templates.
+    fn index(self) -> usize {
+        match self {
+            Flavor::V9 => 0,
+            Flavor::Ipfix(IpfixTime::Nanoseconds) => 1,
+            Flavor::Ipfix(IpfixTime::Milliseconds) => 2,
+        }
+    }
+}
+
+fn build_standard_fields(v6: bool, flavor: Flavor) -> Vec<(u16, u16, Col)> {
+    let ipfix = flavor.ipfix();
     let a = if v6 { 16 } else { 4 };
     let mut f = vec![
         (id::OCTET_DELTA_COUNT, 8, Col::Bytes),
@@ -232,29 +272,41 @@ fn build_standard_fields(v6: bool, ipfix: bool) -> Vec<(u16, u16, Col)> {
     if v6 {
         f.push((id::FLOW_LABEL_IPV6, 4, Col::FlowLabel));
     }
-    if ipfix {
+    match flavor {
         // Nanosecond timestamps (RFC 7011 s6.1.10) keep the records' full precision.
-        f.push((id::FLOW_START_NANOSECONDS, 8, Col::StartNs));
-        f.push((id::FLOW_END_NANOSECONDS, 8, Col::EndNs));
-    } else {
-        f.push((id::FLOW_START_SYS_UP_TIME, 4, Col::StartSysUp));
-        f.push((id::FLOW_END_SYS_UP_TIME, 4, Col::EndSysUp));
+        Flavor::Ipfix(IpfixTime::Nanoseconds) => {
+            f.push((id::FLOW_START_NANOSECONDS, 8, Col::StartNs));
+            f.push((id::FLOW_END_NANOSECONDS, 8, Col::EndNs));
+        }
+        // Milliseconds since the Unix epoch (RFC 7011 s6.1.8).
+        Flavor::Ipfix(IpfixTime::Milliseconds) => {
+            f.push((id::FLOW_START_MILLISECONDS, 8, Col::StartMs));
+            f.push((id::FLOW_END_MILLISECONDS, 8, Col::EndMs));
+        }
+        Flavor::V9 => {
+            f.push((id::FLOW_START_SYS_UP_TIME, 4, Col::StartSysUp));
+            f.push((id::FLOW_END_SYS_UP_TIME, 4, Col::EndSysUp));
+        }
     }
     f
 }
 
 /// The standard template of a family and protocol, built once.
-fn standard_fields(v6: bool, ipfix: bool) -> &'static [(u16, u16, Col)] {
-    static T: std::sync::OnceLock<[Vec<(u16, u16, Col)>; 4]> = std::sync::OnceLock::new();
+fn standard_fields(v6: bool, flavor: Flavor) -> &'static [(u16, u16, Col)] {
+    static T: std::sync::OnceLock<[Vec<(u16, u16, Col)>; 6]> = std::sync::OnceLock::new();
     let t = T.get_or_init(|| {
+        let ms = Flavor::Ipfix(IpfixTime::Milliseconds);
+        let ns = Flavor::Ipfix(IpfixTime::Nanoseconds);
         [
-            build_standard_fields(false, false),
-            build_standard_fields(true, false),
-            build_standard_fields(false, true),
-            build_standard_fields(true, true),
+            build_standard_fields(false, Flavor::V9),
+            build_standard_fields(true, Flavor::V9),
+            build_standard_fields(false, ns),
+            build_standard_fields(true, ns),
+            build_standard_fields(false, ms),
+            build_standard_fields(true, ms),
         ]
     });
-    &t[v6 as usize + 2 * ipfix as usize]
+    &t[v6 as usize + 2 * flavor.index()]
 }
 
 /// Milliseconds-since-boot of an absolute time.
@@ -321,6 +373,8 @@ fn encode_record(
             Col::EndSysUp => w(&sysup(boot_ns, r.time_flow_end_ns).to_be_bytes()),
             Col::StartNs => w(&ns_to_ntp(r.time_flow_start_ns).to_be_bytes()),
             Col::EndNs => w(&ns_to_ntp(r.time_flow_end_ns).to_be_bytes()),
+            Col::StartMs => w(&(r.time_flow_start_ns / 1_000_000).to_be_bytes()),
+            Col::EndMs => w(&(r.time_flow_end_ns / 1_000_000).to_be_bytes()),
         }
     }
     out.extend_from_slice(&buf[..o]);
@@ -328,7 +382,8 @@ fn encode_record(
 
 /// [`encode_record`] for the standard templates, as straight-line code: the generator's hot
 /// path. Must write exactly the fields of [`build_standard_fields`] in order (tested).
-fn encode_standard(r: &FlowRecord, v6: bool, ipfix: bool, boot_ns: u64, out: &mut Vec<u8>) {
+fn encode_standard(r: &FlowRecord, v6: bool, flavor: Flavor, boot_ns: u64, out: &mut Vec<u8>) {
+    let ipfix = flavor.ipfix();
     let mut buf = [0u8; 256];
     let mut o = 0usize;
     let mut w = |b: &[u8]| {
@@ -374,12 +429,19 @@ fn encode_standard(r: &FlowRecord, v6: bool, ipfix: bool, boot_ns: u64, out: &mu
     if v6 {
         w(&r.ipv6_flow_label.to_be_bytes());
     }
-    if ipfix {
-        w(&ns_to_ntp(r.time_flow_start_ns).to_be_bytes());
-        w(&ns_to_ntp(r.time_flow_end_ns).to_be_bytes());
-    } else {
-        w(&sysup(boot_ns, r.time_flow_start_ns).to_be_bytes());
-        w(&sysup(boot_ns, r.time_flow_end_ns).to_be_bytes());
+    match flavor {
+        Flavor::Ipfix(IpfixTime::Nanoseconds) => {
+            w(&ns_to_ntp(r.time_flow_start_ns).to_be_bytes());
+            w(&ns_to_ntp(r.time_flow_end_ns).to_be_bytes());
+        }
+        Flavor::Ipfix(IpfixTime::Milliseconds) => {
+            w(&(r.time_flow_start_ns / 1_000_000).to_be_bytes());
+            w(&(r.time_flow_end_ns / 1_000_000).to_be_bytes());
+        }
+        Flavor::V9 => {
+            w(&sysup(boot_ns, r.time_flow_start_ns).to_be_bytes());
+            w(&sysup(boot_ns, r.time_flow_end_ns).to_be_bytes());
+        }
     }
     out.extend_from_slice(&buf[..o]);
 }
@@ -417,13 +479,13 @@ struct TemplatedState {
 /// into data sets; stops at a record whose sampling rate differs from the first.
 fn data_sets(
     st: &TemplatedState,
-    ipfix: bool,
+    flavor: Flavor,
     room: usize,
     records: &[FlowRecord],
     out: &mut Vec<u8>,
 ) -> usize {
-    let f4 = standard_fields(false, ipfix);
-    let f6 = standard_fields(true, ipfix);
+    let f4 = standard_fields(false, flavor);
+    let f6 = standard_fields(true, flavor);
     let mut used = 0usize;
     let mut n = 0usize;
     let rate = records.first().map_or(0, |r| r.sampling_rate);
@@ -444,12 +506,12 @@ fn data_sets(
             && records[n].sampling_rate == rate
             && (used + rl <= room || n == 0)
         {
-            encode_standard(&records[n], v6, ipfix, st.boot_ns, out);
+            encode_standard(&records[n], v6, flavor, st.boot_ns, out);
             used += rl;
             n += 1;
         }
         // v9 FlowSets are padded to 4 bytes (RFC 3954 s5.3); IPFIX needs no padding.
-        if !ipfix {
+        if !flavor.ipfix() {
             let pad = (4 - (out.len() - set_at) % 4) % 4;
             out.resize(out.len() + pad, 0);
             used += pad;
@@ -531,8 +593,8 @@ impl ExportEncoder for V9Encoder {
         if send_templates {
             let set_at = out.len();
             out.extend_from_slice(&[0, 0, 0, 0]);
-            template_body(standard_fields(false, false), TID_V4, out);
-            template_body(standard_fields(true, false), TID_V6, out);
+            template_body(standard_fields(false, Flavor::V9), TID_V4, out);
+            template_body(standard_fields(true, Flavor::V9), TID_V6, out);
             let len = (out.len() - set_at) as u16;
             out[set_at + 2..set_at + 4].copy_from_slice(&len.to_be_bytes());
             // Options template (RFC 3954 s6.1): scope System(1) len 4; samplingInterval(34) 4.
@@ -557,7 +619,7 @@ impl ExportEncoder for V9Encoder {
             count += 1;
         }
         let room = st.max_datagram.saturating_sub(out.len() - start);
-        let n = data_sets(st, false, room, records, out);
+        let n = data_sets(st, Flavor::V9, room, records, out);
         count += n as u16;
         out[start + 2..start + 4].copy_from_slice(&count.to_be_bytes());
         st.sequence = st.sequence.wrapping_add(1);
@@ -570,11 +632,13 @@ impl ExportEncoder for V9Encoder {
     }
 }
 
-/// IPFIX encoder (RFC 7011): standard IPv4 and IPv6 templates with nanosecond timestamps, an
-/// options template announcing sampling as samplingPacketInterval/Space (IEs 305/306).
+/// IPFIX encoder (RFC 7011): standard IPv4 and IPv6 templates with nanosecond timestamps
+/// (or milliseconds, see [`IpfixEncoder::time`]), an options template announcing sampling
+/// as samplingPacketInterval/Space (IEs 305/306).
 #[derive(Debug, Clone)]
 pub struct IpfixEncoder {
     st: TemplatedState,
+    time: IpfixTime,
 }
 
 impl IpfixEncoder {
@@ -591,7 +655,14 @@ impl IpfixEncoder {
                 announced_rate: None,
                 force_templates: false,
             },
+            time: IpfixTime::default(),
         }
+    }
+
+    /// Writes flow times in this unit (default: nanoseconds).
+    pub fn time(mut self, time: IpfixTime) -> Self {
+        self.time = time;
+        self
     }
 
     /// Resends templates every `n` messages (1: every message).
@@ -629,8 +700,9 @@ impl ExportEncoder for IpfixEncoder {
             let set_at = out.len();
             out.extend_from_slice(&2u16.to_be_bytes());
             out.extend_from_slice(&[0, 0]);
-            template_body(standard_fields(false, true), TID_V4, out);
-            template_body(standard_fields(true, true), TID_V6, out);
+            let flavor = Flavor::Ipfix(self.time);
+            template_body(standard_fields(false, flavor), TID_V4, out);
+            template_body(standard_fields(true, flavor), TID_V6, out);
             let len = (out.len() - set_at) as u16;
             out[set_at + 2..set_at + 4].copy_from_slice(&len.to_be_bytes());
             // Options template set (s3.4.2.2): scope observationDomainId(149);
@@ -660,7 +732,7 @@ impl ExportEncoder for IpfixEncoder {
             opts = 1;
         }
         let room = st.max_datagram.saturating_sub(out.len() - start);
-        let n = data_sets(st, true, room, records, out);
+        let n = data_sets(st, Flavor::Ipfix(self.time), room, records, out);
         let len = (out.len() - start) as u16;
         out[start + 2..start + 4].copy_from_slice(&len.to_be_bytes());
         // RFC 7011 s3.1: the sequence counts data records (options data included).
@@ -720,21 +792,28 @@ mod tests {
             time_flow_end_ns: 1_700_000_001_000_000_000,
             ..FlowRecord::default()
         };
-        for (v6, ipfix) in [(false, false), (false, true), (true, false), (true, true)] {
-            if v6 {
-                r.src_addr = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        let flavors = [
+            Flavor::V9,
+            Flavor::Ipfix(IpfixTime::Nanoseconds),
+            Flavor::Ipfix(IpfixTime::Milliseconds),
+        ];
+        for v6 in [false, true] {
+            for flavor in flavors {
+                if v6 {
+                    r.src_addr = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+                }
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                encode_record(
+                    &r,
+                    standard_fields(v6, flavor),
+                    v6,
+                    1_699_000_000_000_000_000,
+                    &mut a,
+                );
+                encode_standard(&r, v6, flavor, 1_699_000_000_000_000_000, &mut b);
+                assert_eq!(a, b, "v6 {v6} {flavor:?}");
+                assert_eq!(a.len(), record_len(standard_fields(v6, flavor)));
             }
-            let (mut a, mut b) = (Vec::new(), Vec::new());
-            encode_record(
-                &r,
-                standard_fields(v6, ipfix),
-                v6,
-                1_699_000_000_000_000_000,
-                &mut a,
-            );
-            encode_standard(&r, v6, ipfix, 1_699_000_000_000_000_000, &mut b);
-            assert_eq!(a, b, "v6 {v6} ipfix {ipfix}");
-            assert_eq!(a.len(), record_len(standard_fields(v6, ipfix)));
         }
     }
 }

@@ -50,7 +50,7 @@ pub mod sflow;
 pub mod template;
 mod templated;
 
-pub use encode::{ExportEncoder, IpfixEncoder, LegacyEncoder, V9Encoder};
+pub use encode::{ExportEncoder, IpfixEncoder, IpfixTime, LegacyEncoder, V9Encoder};
 pub use error::{DecodeError, Format};
 pub use legacy::{LegacyHeader, encode_legacy};
 pub use sequence::{Numbering, SeqKey, SeqOutcome, SeqState, SequenceTracker};

@@ -6,7 +6,7 @@
 
 use flowsight_schema::{Addr, FlowBatch, FlowRecord, addr_from_ip, addr_from_v4, flow_type};
 use flowsight_wire::{
-    Decoder, ExportEncoder, IpfixEncoder, LegacyEncoder, SflowEncoder, V9Encoder,
+    Decoder, ExportEncoder, IpfixEncoder, IpfixTime, LegacyEncoder, SflowEncoder, V9Encoder,
 };
 use proptest::prelude::*;
 use std::net::IpAddr;
@@ -293,6 +293,38 @@ proptest! {
         // The encoder's sequence numbers count data records: no loss may be reported.
         let lost: u64 = dec.sequences().iter().map(|(_, s)| s.lost).sum();
         prop_assert_eq!(lost, 0);
+    }
+
+    #[test]
+    fn ipfix_millisecond_times_round_trip(recs in prop::collection::vec(record(), 1..40), ns in 0u64..1_000_000) {
+        // flowStart/EndMilliseconds (RFC 7011 s6.1.8): times off the millisecond grid come
+        // back truncated to it, everything else whole.
+        let shifted: Vec<_> = recs.into_iter().map(|mut r| {
+            r.time_flow_start_ns += ns;
+            r.time_flow_end_ns += ns;
+            r
+        }).collect();
+        let mut enc = IpfixEncoder::new(42).time(IpfixTime::Milliseconds);
+        let mut pkts = Vec::new();
+        let mut done = 0;
+        while done < shifted.len() {
+            let mut p = Vec::new();
+            done += enc.encode_datagram(EXPORT_NS, &shifted[done..], &mut p);
+            pkts.push(p);
+        }
+        let mut dec = Decoder::default();
+        let mut b = FlowBatch::default();
+        for p in &pkts {
+            dec.decode(exporter(), RECEIVED_NS, p, &mut b).unwrap();
+        }
+        let got: Vec<_> = b.iter().collect();
+        prop_assert_eq!(got.len(), shifted.len());
+        for (g, r) in got.iter().zip(&shifted) {
+            let mut want = carry_templated(r, true, g.sequence_num, 0);
+            want.time_flow_start_ns = r.time_flow_start_ns - ns;
+            want.time_flow_end_ns = r.time_flow_end_ns - ns;
+            prop_assert_eq!(*g, want);
+        }
     }
 
     #[test]

@@ -18,6 +18,15 @@ pub enum Transport {
     Tcp,
 }
 
+/// The unit of IPFIX flow times on the wire.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum TimeUnit {
+    /// flowStart/EndMilliseconds (IEs 152/153): exporters keep milliseconds.
+    Ms,
+    /// flowStart/EndNanoseconds (IEs 156/157): the generated times whole.
+    Ns,
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum SummaryFormat {
     /// Aligned text.
@@ -87,6 +96,10 @@ pub struct GenerateArgs {
     /// one size.
     #[arg(long, value_name = "FRACTION")]
     pub ipv6_share: Option<f64>,
+    /// Unit of IPFIX flow start and end times [default: ms, as exporters keep them; ns
+    /// keeps the generated times whole]. NetFlow v9 always sends sysUpTime milliseconds.
+    #[arg(long, value_enum, value_name = "UNIT")]
+    pub ipfix_time: Option<TimeUnit>,
 }
 
 fn parse_format(s: &str) -> Result<OutFormat> {
@@ -118,6 +131,12 @@ pub fn run(a: GenerateArgs) -> Result<()> {
     let format = parse_format(&a.format)?;
     if a.transport == Transport::Tcp && format != OutFormat::Ipfix {
         bail!("--transport tcp carries IPFIX only; use --format ipfix or --transport udp");
+    }
+    if a.ipfix_time.is_some() && format != OutFormat::Ipfix {
+        bail!(
+            "--ipfix-time sets the unit of IPFIX flow times; --format {} has its own (drop the option, or use --format ipfix)",
+            a.format
+        );
     }
     if a.targets.is_empty() && a.out.is_none() {
         bail!("nowhere to send: give --target HOST:PORT (repeatable) and/or --out FILE.pcap");
@@ -214,6 +233,10 @@ pub fn run(a: GenerateArgs) -> Result<()> {
         duration_ns,
         max_datagram: a.max_datagram.clamp(200, 65_000),
         ipv6_share: a.ipv6_share,
+        ipfix_time: match a.ipfix_time {
+            Some(TimeUnit::Ns) => flowsight_gen::IpfixTime::Nanoseconds,
+            Some(TimeUnit::Ms) | None => flowsight_gen::IpfixTime::Milliseconds,
+        },
         ..GenConfig::default()
     };
     let mut generator = Generator::new(cfg)?;

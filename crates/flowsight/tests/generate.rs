@@ -271,7 +271,7 @@ fn rate_is_held_within_two_percent() {
 
 #[test]
 fn bad_input_gives_one_clear_line() {
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &["--target", "127.0.0.1:9", "--rate", "fast", "--flows", "1"],
             "--rate fast",
@@ -297,6 +297,19 @@ fn bad_input_gives_one_clear_line() {
             "unknown scenario",
         ),
         (&["--flows", "1"], "nowhere to send"),
+        (
+            &[
+                "--format",
+                "v9",
+                "--ipfix-time",
+                "ns",
+                "--flows",
+                "1",
+                "--target",
+                "127.0.0.1:9",
+            ],
+            "--ipfix-time sets the unit of IPFIX flow times",
+        ),
     ];
     for (args, want) in cases {
         let out = Command::new(bin())
