@@ -80,6 +80,31 @@ fn decode_all(datagrams: &[Vec<u8>]) -> FlowBatch {
     b
 }
 
+/// `recs` encoded by `enc` in as many datagrams as they need.
+fn encode_all(enc: &mut dyn ExportEncoder, recs: &[FlowRecord]) -> Vec<Vec<u8>> {
+    let mut pkts = Vec::new();
+    let mut done = 0;
+    while done < recs.len() {
+        let mut p = Vec::new();
+        done += enc.encode_datagram(EXPORT_NS, &recs[done..], &mut p);
+        pkts.push(p);
+    }
+    pkts
+}
+
+/// `recs` through `enc` and back through one decoder: the decoded records and the sequence
+/// loss the decoder reported.
+fn ipfix_through(mut enc: IpfixEncoder, recs: &[FlowRecord]) -> (Vec<FlowRecord>, u64) {
+    let pkts = encode_all(&mut enc, recs);
+    let mut dec = Decoder::default();
+    let mut b = FlowBatch::default();
+    for p in &pkts {
+        dec.decode(exporter(), RECEIVED_NS, p, &mut b).unwrap();
+    }
+    let lost = dec.sequences().iter().map(|(_, s)| s.lost).sum();
+    (b.iter().collect(), lost)
+}
+
 fn icmp_from_port(r: &mut FlowRecord) {
     if r.proto == 1 || r.proto == 58 {
         r.icmp_type = (r.dst_port >> 8) as u8;
@@ -245,14 +270,7 @@ proptest! {
     #[test]
     fn v9_round_trip(recs in prop::collection::vec(record(), 1..40), rate in prop::sample::select(vec![0u64, 1, 100, 4096])) {
         let recs: Vec<_> = recs.into_iter().map(|mut r| { r.sampling_rate = rate; r }).collect();
-        let mut enc = V9Encoder::new(42, BOOT_NS);
-        let mut pkts = Vec::new();
-        let mut done = 0;
-        while done < recs.len() {
-            let mut p = Vec::new();
-            done += enc.encode_datagram(EXPORT_NS, &recs[done..], &mut p);
-            pkts.push(p);
-        }
+        let pkts = encode_all(&mut V9Encoder::new(42, BOOT_NS), &recs);
         let b = decode_all(&pkts);
         // Sequence numbers count packets; find each record's packet.
         let got: Vec<_> = b.iter().collect();
@@ -272,26 +290,12 @@ proptest! {
             r.time_flow_end_ns += ns;
             r
         }).collect();
-        let mut enc = IpfixEncoder::new(42);
-        let mut pkts = Vec::new();
-        let mut done = 0;
-        while done < recs.len() {
-            let mut p = Vec::new();
-            done += enc.encode_datagram(EXPORT_NS, &recs[done..], &mut p);
-            pkts.push(p);
-        }
-        let mut dec = Decoder::default();
-        let mut b = FlowBatch::default();
-        for p in &pkts {
-            dec.decode(exporter(), RECEIVED_NS, p, &mut b).unwrap();
-        }
-        let got: Vec<_> = b.iter().collect();
+        let (got, lost) = ipfix_through(IpfixEncoder::new(42), &recs);
         prop_assert_eq!(got.len(), recs.len());
         for (g, r) in got.iter().zip(&recs) {
             prop_assert_eq!(*g, carry_templated(r, true, g.sequence_num, rate));
         }
         // The encoder's sequence numbers count data records: no loss may be reported.
-        let lost: u64 = dec.sequences().iter().map(|(_, s)| s.lost).sum();
         prop_assert_eq!(lost, 0);
     }
 
@@ -304,20 +308,9 @@ proptest! {
             r.time_flow_end_ns += ns;
             r
         }).collect();
-        let mut enc = IpfixEncoder::new(42).time(IpfixTime::Milliseconds);
-        let mut pkts = Vec::new();
-        let mut done = 0;
-        while done < shifted.len() {
-            let mut p = Vec::new();
-            done += enc.encode_datagram(EXPORT_NS, &shifted[done..], &mut p);
-            pkts.push(p);
-        }
-        let mut dec = Decoder::default();
-        let mut b = FlowBatch::default();
-        for p in &pkts {
-            dec.decode(exporter(), RECEIVED_NS, p, &mut b).unwrap();
-        }
-        let got: Vec<_> = b.iter().collect();
+        let enc = IpfixEncoder::new(42).time(IpfixTime::Milliseconds);
+        let (got, lost) = ipfix_through(enc, &shifted);
+        prop_assert_eq!(lost, 0);
         prop_assert_eq!(got.len(), shifted.len());
         for (g, r) in got.iter().zip(&shifted) {
             let mut want = carry_templated(r, true, g.sequence_num, 0);
