@@ -880,7 +880,8 @@ pub mod arrow {
     }
 
     /// The time columns: ns since the epoch in a [`super::FlowBatch`], Parquet timestamps
-    /// (UTC) in the store's files, in the coarsest unit that holds a file's values exactly.
+    /// (UTC) in the store's files: ms where a file's values are whole ms, else ns (files
+    /// written before session 29 may also hold µs).
     pub const TIME_COLUMNS: [&str; 3] =
         ["time_received_ns", "time_flow_start_ns", "time_flow_end_ns"];
 
@@ -989,8 +990,8 @@ pub mod arrow {
             DstNet: u8 = UInt8Array;
         }
 
-        /// Numbers; a timestamp column (the store writes times as Parquet timestamps in the
-        /// coarsest unit that holds them exactly) becomes ns.
+        /// Numbers; a timestamp column of any unit (the store writes times as Parquet
+        /// timestamps in ms or ns) becomes ns.
         pub(crate) fn U64(a: &dyn Array, name: &str, out: &mut Vec<u64>) -> Result<(), String> {
             out.clear();
             if let Some(p) = a.as_any().downcast_ref::<UInt64Array>() {

@@ -1159,7 +1159,7 @@ fn delta_columns_round_trip_extreme_values() {
 }
 
 #[test]
-fn times_are_stored_as_timestamps_in_the_coarsest_exact_unit() {
+fn times_are_stored_as_ms_timestamps_when_whole_ms_else_ns() {
     use arrow_schema::{DataType, TimeUnit};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::basic::Compression;
@@ -1169,8 +1169,8 @@ fn times_are_stored_as_timestamps_in_the_coarsest_exact_unit() {
         row_group_rows: 1_000,
         ..WriteOptions::default()
     };
-    // Whole milliseconds (as NetFlow v9 gives them), whole microseconds, and a received
-    // time with nanoseconds.
+    // Whole milliseconds (as NetFlow v9 gives them), whole microseconds (kept in ns), and
+    // a received time with nanoseconds.
     let mut ms = flows(3_000, T0, 1_000_000, 1);
     for (i, t) in ms.time_flow_end_ns.iter_mut().enumerate() {
         *t = T0 + 5_000 * i as u64;
@@ -1179,7 +1179,7 @@ fn times_are_stored_as_timestamps_in_the_coarsest_exact_unit() {
         *t = T0 + 7 + 1_000_000 * i as u64;
     }
     // Same, but one start time in the second batch is 1 µs off: the whole file's start
-    // times are then stored in µs.
+    // times are then stored in ns, under zstd.
     let mut us = ms.clone();
     us.time_flow_start_ns[2_500] += 1_000;
     let unit = |f: &std::path::Path, name: &str| {
@@ -1202,7 +1202,7 @@ fn times_are_stored_as_timestamps_in_the_coarsest_exact_unit() {
     );
     assert_eq!(
         unit(&fm.path, "time_flow_end_ns").0,
-        ts(TimeUnit::Microsecond)
+        ts(TimeUnit::Nanosecond)
     );
     assert_eq!(
         unit(&fm.path, "time_received_ns").0,
@@ -1212,7 +1212,7 @@ fn times_are_stored_as_timestamps_in_the_coarsest_exact_unit() {
     assert!(matches!(
         unit(&fu.path, "time_flow_start_ns"),
         (
-            DataType::Timestamp(TimeUnit::Microsecond, _),
+            DataType::Timestamp(TimeUnit::Nanosecond, _),
             Compression::ZSTD(_)
         )
     ));

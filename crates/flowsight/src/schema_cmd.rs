@@ -67,10 +67,10 @@ pub fn render(format: SchemaFormat) -> String {
                  dictionary-encoded strings in the store.\n\n\
                  The three times (`time_received_ns`, `time_flow_start_ns`, `time_flow_end_ns`) \
                  are ns since the epoch in JSON and the API. The store's Parquet files hold them \
-                 as UTC timestamps in the coarsest unit that keeps every value of the file exact \
-                 (ms for NetFlow v5/v9 and IPFIX's millisecond fields, else µs or ns; stores \
-                 from earlier builds also have ns as UInt64); `flowsight sql` shows them as UTC \
-                 timestamps in ns, whatever each file holds.\n\n\
+                 as UTC timestamps in ms where every value of the file is a whole millisecond \
+                 (NetFlow v5/v9, IPFIX's millisecond fields), else in ns (stores from earlier \
+                 builds may also have µs timestamps, or ns as UInt64); `flowsight sql` shows \
+                 them as UTC timestamps in ns, whatever each file holds.\n\n\
                  | column | type | JSON | goflow2 | meaning |\n| --- | --- | --- | --- | --- |\n",
             );
             for f in FIELDS {
