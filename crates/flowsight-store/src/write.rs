@@ -396,8 +396,7 @@ fn exact_scale<'a>(cols: impl Iterator<Item = &'a [u64]>) -> u64 {
 fn divide(col: &mut [u64], scale: u64) {
     match scale {
         0 | 1 => {}
-        // Constant divisors: the compiler multiplies instead of dividing.
-        1_000 => col.iter_mut().for_each(|t| *t /= 1_000),
+        // A constant divisor: the compiler multiplies instead of dividing.
         1_000_000 => col.iter_mut().for_each(|t| *t /= 1_000_000),
         s => col.iter_mut().for_each(|t| *t /= s),
     }
@@ -407,9 +406,7 @@ fn divide(col: &mut [u64], scale: u64) {
 /// [`flowsight_schema::arrow::TIME_COLUMNS`]) typed as UTC timestamps of that unit. The value
 /// buffers are shared, not copied.
 fn as_timestamps(rb: RecordBatch, scales: &[u64; 3]) -> RecordBatch {
-    use arrow_array::types::{
-        TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
-    };
+    use arrow_array::types::{TimestampMillisecondType, TimestampNanosecondType};
     use arrow_array::{Array, PrimitiveArray, UInt64Array};
     use arrow_buffer::ScalarBuffer;
     use arrow_schema::{DataType, Schema, TimeUnit};
@@ -432,13 +429,6 @@ fn as_timestamps(rb: RecordBatch, scales: &[u64; 3]) -> RecordBatch {
                 TimeUnit::Millisecond,
                 Arc::new(
                     PrimitiveArray::<TimestampMillisecondType>::new(values, None)
-                        .with_timezone("UTC"),
-                ),
-            ),
-            1_000 => (
-                TimeUnit::Microsecond,
-                Arc::new(
-                    PrimitiveArray::<TimestampMicrosecondType>::new(values, None)
                         .with_timezone("UTC"),
                 ),
             ),
