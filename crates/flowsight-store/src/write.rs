@@ -374,8 +374,8 @@ fn encode(
 ///
 /// No microseconds: start times whole in µs (IPFIX at 1 M flows/s) took 3.77 bytes a row
 /// as bit-packed µs deltas, which zstd cannot shrink (their bit widths are not whole
-/// bytes), against 2.81 as ns deltas under zstd (pyarrow, 10 M generated IPFIX flows with
-/// nanosecond fields). Milliseconds pay: 2.51 bytes a row with no codec at all.
+/// bytes), against 2.81 as ns deltas under zstd (pyarrow, one flush file of 1.6 M flows
+/// from 10 M generated IPFIX flows with nanosecond fields). Milliseconds pay: 2.51 bytes a row with no codec at all.
 fn exact_scale<'a>(cols: impl Iterator<Item = &'a [u64]>) -> u64 {
     // A constant divisor (a multiply, not a division, per value) and chunks of 64: a few
     // branches per chunk on the common path.
@@ -393,12 +393,11 @@ fn exact_scale<'a>(cols: impl Iterator<Item = &'a [u64]>) -> u64 {
     if ms { 1_000_000 } else { 1 }
 }
 
+/// `col` in the unit [`exact_scale`] chose: ms divides, ns (1) and plain numbers (0) stay.
 fn divide(col: &mut [u64], scale: u64) {
-    match scale {
-        0 | 1 => {}
+    if scale == 1_000_000 {
         // A constant divisor: the compiler multiplies instead of dividing.
-        1_000_000 => col.iter_mut().for_each(|t| *t /= 1_000_000),
-        s => col.iter_mut().for_each(|t| *t /= s),
+        col.iter_mut().for_each(|t| *t /= 1_000_000);
     }
 }
 
