@@ -627,36 +627,61 @@ fn rle_run(out: &mut Vec<u8>, count: usize, value: u32, width: u8) {
 /// end of a page: readers stop at the page's value count).
 fn bit_packed(out: &mut Vec<u8>, values: &[u32], width: u8) {
     varint(out, (values.len().div_ceil(8) as u64) << 1 | 1);
-    let mut groups = values.chunks_exact(8);
-    for g in &mut groups {
-        pack8(out, g, width);
+    let w = usize::from(width);
+    // Room for every group plus one store's overhang, so each group is one fixed-size store
+    // (see `pack8`) and no per-group growth check fails.
+    out.reserve(values.len().div_ceil(8) * w + 16);
+    // One loop per common width: shifts by constants (about a third fewer instructions
+    // than by a width known only at run time).
+    macro_rules! by_width {
+        ($($n:literal)*) => {
+            match w {
+                $($n => pack_all::<$n>(out, values),)*
+                _ => pack_all_any(out, values, w),
+            }
+        };
     }
-    let rest = groups.remainder();
+    by_width!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
+}
+
+fn pack_all<const W: usize>(out: &mut Vec<u8>, values: &[u32]) {
+    pack_all_any(out, values, W);
+}
+
+#[inline(always)]
+fn pack_all_any(out: &mut Vec<u8>, values: &[u32], w: usize) {
+    let (groups, rest) = values.as_chunks::<8>();
+    for g in groups {
+        pack8(out, g, w);
+    }
     if !rest.is_empty() {
         let mut g = [0u32; 8];
         g[..rest.len()].copy_from_slice(rest);
-        pack8(out, &g, width);
+        pack8(out, &g, w);
     }
 }
 
-/// Eight values of `width` bits: exactly `width` bytes.
-#[inline]
-fn pack8(out: &mut Vec<u8>, g: &[u32], width: u8) {
-    let w = usize::from(width);
+/// Eight values of `w` bits: exactly `w` bytes. Written as one 8- or 16-byte store and cut
+/// back to `w` bytes: a copy of a variable-length slice was a `memcpy` call per group (the
+/// packing of dictionary keys cost ~11 instructions a key in callgrind, `write_once`).
+#[inline(always)]
+fn pack8(out: &mut Vec<u8>, g: &[u32; 8], w: usize) {
     if w <= 8 {
         // 8 × 8 bits fit one u64 (u128 shifts cost several instructions each).
         let mut acc = 0u64;
         for (k, &v) in g.iter().enumerate() {
             acc |= u64::from(v) << (k * w);
         }
-        out.extend_from_slice(&acc.to_le_bytes()[..w]);
+        out.extend_from_slice(&acc.to_le_bytes());
+        out.truncate(out.len() - (8 - w));
     } else if w <= 16 {
         // 8 × 16 bits fit one u128: no per-byte loop for the usual dictionary sizes.
         let mut acc = 0u128;
         for (k, &v) in g.iter().enumerate() {
             acc |= u128::from(v) << (k * w);
         }
-        out.extend_from_slice(&acc.to_le_bytes()[..w]);
+        out.extend_from_slice(&acc.to_le_bytes());
+        out.truncate(out.len() - (16 - w));
     } else {
         let (mut acc, mut bits) = (0u64, 0);
         for &v in g {

@@ -336,12 +336,13 @@ fn encode(
                 continue;
             }
             // Unsigned numbers left to the default encoding or asking for
-            // DELTA_BINARY_PACKED: see `intcol` and `delta` why.
+            // DELTA_BINARY_PACKED or BYTE_STREAM_SPLIT: see `intcol` and `delta` why.
             if intcol::handles(field.data_type())
                 && let Some(descr) = pschema.columns().get(ci)
                 && let path = descr.path()
                 && let delta = props.encoding(path) == Some(Encoding::DELTA_BINARY_PACKED)
-                && (delta || props.encoding(path).is_none())
+                && let split = props.encoding(path) == Some(Encoding::BYTE_STREAM_SPLIT)
+                && (delta || split || props.encoding(path).is_none())
                 && let Some(c) = intcol::encode(
                     descr.clone(),
                     &arrays,
@@ -350,6 +351,7 @@ fn encode(
                         dictionary: props.dictionary_enabled(path),
                         statistics: props.statistics_enabled(path) != EnabledStatistics::None,
                         delta,
+                        split,
                     },
                 )?
             {

@@ -1255,3 +1255,79 @@ fn times_are_stored_as_ms_timestamps_when_whole_ms_else_ns() {
         assert!(out.report.row_groups_skipped >= 1, "{:?}", out.report);
     }
 }
+
+#[test]
+fn ports_round_trip_as_byte_stream_split_pages_across_batches_and_row_groups() {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::UInt16Type;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::basic::Encoding;
+    use parquet::file::statistics::Statistics;
+    // Source ports over the whole u16 range (0 and 65 535 included) across batches, pages
+    // (20 000 rows) and row groups; destination ports all 443 (a constant chunk: a
+    // one-value dictionary, not split streams).
+    let mut batches = Vec::new();
+    for (n, seed) in [(45_001usize, 1u64), (1, 2), (30_000, 3)] {
+        let mut b = flows(n, T0 + seed * 1_000_000_000, 3, seed);
+        for i in 0..n {
+            b.src_port[i] = match i % 7 {
+                0 => 0,
+                1 => u16::MAX,
+                _ => ((seed << 20 | i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 48) as u16,
+            };
+            b.dst_port[i] = 443;
+        }
+        batches.push(b);
+    }
+    let mut want: Vec<FlowRecord> = batches.iter().flat_map(|b| b.iter()).collect();
+    want.sort_by_key(|r| (r.time_flow_start_ns, r.bytes));
+    for rows in [50_000, 1_000_000] {
+        let (_dir, s, f) = write_in_row_groups(&batches, rows);
+        assert_eq!(all_records(&s), want, "store reader, row groups of {rows}");
+        // arrow-rs decodes the split streams on its own.
+        let file = std::fs::File::open(&f.path).unwrap();
+        let r = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        let md = r.metadata().clone();
+        let mut read: Vec<(u16, u16)> = Vec::new();
+        for rb in r.build().unwrap() {
+            let rb = rb.unwrap();
+            let get = |name: &str| rb.column(rb.schema().index_of(name).unwrap()).clone();
+            let (sp, dp) = (get("src_port"), get("dst_port"));
+            for i in 0..rb.num_rows() {
+                read.push((
+                    sp.as_primitive::<UInt16Type>().value(i),
+                    dp.as_primitive::<UInt16Type>().value(i),
+                ));
+            }
+        }
+        let mut expect: Vec<(u16, u16)> = want.iter().map(|r| (r.src_port, r.dst_port)).collect();
+        read.sort_unstable();
+        expect.sort_unstable();
+        assert_eq!(read, expect, "arrow-rs, row groups of {rows}");
+        let mut first = 0usize;
+        for g in md.row_groups() {
+            let n = g.num_rows() as usize;
+            let group = &want[first..first + n];
+            first += n;
+            let sp = g.column(column(&md, "src_port"));
+            assert!(
+                sp.encodings().any(|e| e == Encoding::BYTE_STREAM_SPLIT),
+                "{:?}",
+                sp.encodings().collect::<Vec<_>>()
+            );
+            assert!(sp.dictionary_page_offset().is_none());
+            let lo = group.iter().map(|r| r.src_port).min().unwrap();
+            let hi = group.iter().map(|r| r.src_port).max().unwrap();
+            match sp.statistics() {
+                Some(Statistics::Int32(s)) => assert_eq!(
+                    (*s.min_opt().unwrap() as u16, *s.max_opt().unwrap() as u16),
+                    (lo, hi)
+                ),
+                other => panic!("src_port statistics: {other:?}"),
+            }
+            let dp = g.column(column(&md, "dst_port"));
+            assert!(dp.dictionary_page_offset().is_some());
+            assert!(dp.compressed_size() < 200, "{}", dp.compressed_size());
+        }
+    }
+}
