@@ -16,6 +16,7 @@
 //! - dictionary (when the column asks for one and its distinct values fit a dictionary page):
 //!   the distinct values PLAIN, then `RLE_DICTIONARY` keys, as [`textcol`](crate::textcol)
 //!   writes them;
+//! - BYTE_STREAM_SPLIT data pages when the column asks for that encoding (ports, MACs);
 //! - otherwise PLAIN data pages of the values, compressed with the file's codec.
 //!
 //! Chunk statistics (min/max, no nulls) are kept where the properties ask for them: readers
@@ -378,7 +379,7 @@ impl<'a, N> Stream<'a, N> {
 
 /// BYTE_STREAM_SPLIT pages (Parquet `Encodings.md`, "Byte Stream Split"): byte k of every
 /// value of a page, then byte k + 1 of every value, for the physical width (4 or 8 bytes).
-/// Ports take it: their two high streams are zeros, which zstd skips over. arrow-rs's
+/// Ports and MACs take it: their high streams are zeros, which zstd skips over. arrow-rs's
 /// encoder went through its generic mini-batch writer (~90 instructions a port before zstd,
 /// callgrind `write_once`); here each stream is one narrowing loop.
 fn split_chunk<N: Value>(

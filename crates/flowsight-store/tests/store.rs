@@ -915,7 +915,7 @@ fn integer_columns_round_trip_constant_dictionary_and_plain() {
     // Across batches and row groups of 50 000 rows: a column of zeros and one constant
     // non-zero (one-value dictionaries), a few interfaces (a dictionary), TCP flags (a
     // dictionary of u16), AS numbers above i32::MAX (unsigned statistics), MACs above
-    // i64::MAX (PLAIN: no dictionary asked in flush files) and AS numbers distinct per row
+    // i64::MAX (BYTE_STREAM_SPLIT, no dictionary) and AS numbers distinct per row
     // (a dictionary asked, but more than half the rows distinct: PLAIN).
     let mut batches = Vec::new();
     for (n, seed) in [(70_000usize, 1u64), (40_000, 2), (17, 3)] {
@@ -991,6 +991,13 @@ fn integer_columns_round_trip_constant_dictionary_and_plain() {
             }
             // A constant column is a few bytes a page, whatever the row count.
             assert!(chunk("vlan_id").compressed_size() < 200);
+            assert!(
+                chunk("src_mac")
+                    .encodings()
+                    .any(|e| e == parquet::basic::Encoding::BYTE_STREAM_SPLIT),
+                "{:?}",
+                chunk("src_mac").encodings().collect::<Vec<_>>()
+            );
             let lo = group.iter().map(|r| r.src_as).min().unwrap();
             let hi = group.iter().map(|r| r.src_as).max().unwrap();
             match chunk("src_as").statistics() {
