@@ -61,7 +61,7 @@ pub(crate) struct Wanted {
     /// DELTA_BINARY_PACKED pages (the column asks for that encoding), whatever the values.
     pub delta: bool,
     /// BYTE_STREAM_SPLIT pages (the column asks for that encoding) unless the chunk is
-    /// constant.
+    /// constant or dictionary-encoded.
     pub split: bool,
 }
 
@@ -213,9 +213,6 @@ where
         return textcol::dict_chunk(descr, want.codec, plain, 1, Keys::Constant(rows), stats)
             .map(Some);
     }
-    if want.split {
-        return split_chunk(descr, &parts, rows, want.codec, stats).map(Some);
-    }
     if want.dictionary
         && let Some((values, keys)) = dictionary(&parts, rows, min, max)
     {
@@ -235,6 +232,9 @@ where
             stats,
         )
         .map(Some);
+    }
+    if want.split {
+        return split_chunk(descr, &parts, rows, want.codec, stats).map(Some);
     }
     plain_chunk(descr, &parts, rows, want.codec, stats).map(Some)
 }
