@@ -506,7 +506,8 @@ mod tests {
 
     #[test]
     fn min_max_equals_the_values_own_at_every_length_and_width() {
-        // Lengths around the 8- and 32-lane chunks, the extremes at every position.
+        // Lengths around the 8- and 32-lane chunks, in two parts; random values, then the
+        // extremes placed in the middle and last rows.
         let mut x = 0x2545_f491_4f6c_dd1du64;
         let mut next = move || {
             x ^= x << 13;
@@ -525,7 +526,7 @@ mod tests {
             check(&r.iter().map(|&v| v as u16).collect::<Vec<_>>());
             check(&r.iter().map(|&v| v as u32).collect::<Vec<_>>());
             check(&r);
-            // The extremes at the last position, where the remainder loop finds them.
+            // The maximum in the last row, which the remainder loop reads.
             if len > 0 {
                 let mut e = r.clone();
                 e[len - 1] = u64::MAX;
