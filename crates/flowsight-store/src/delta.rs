@@ -190,13 +190,7 @@ mod tests {
     fn pages_decode_to_the_values() {
         // The store's reader (`pages::delta`) gives back every value: random walks with
         // small and huge steps, INT32 and INT64, lengths around block and miniblock edges.
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = crate::xorshift(0x9e37_79b9_7f4a_7c15);
         for wide in [false, true] {
             for n in [2usize, 31, 32, 33, 127, 128, 129, 130, 1000, 20_000] {
                 let mut v: Vec<i64> = Vec::with_capacity(n);

@@ -508,13 +508,7 @@ mod tests {
     fn min_max_equals_the_values_own_at_every_length_and_width() {
         // Lengths around the 8- and 32-lane chunks, in two parts; random values, then the
         // extremes placed in the middle and last rows.
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = crate::xorshift(0x2545_f491_4f6c_dd1d);
         fn check<N: Value + std::fmt::Debug>(v: &[N]) {
             let (a, b) = v.split_at(v.len() / 3);
             let want = v.iter().min().copied().zip(v.iter().max().copied());

@@ -49,6 +49,17 @@ mod scan;
 mod textcol;
 mod write;
 
+/// The unit tests' value source: xorshift64, a fixed sequence per seed (not zero).
+#[cfg(test)]
+pub(crate) fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
 pub use files::{FileKind, FileMeta, partition_dir};
 pub use maintenance::{CompactOptions, CompactReport, RetentionReport, compact, enforce_retention};
 pub use rollup::{Rollup, RollupKey, RollupSums, Tier};

@@ -957,13 +957,7 @@ mod tests {
     /// few distinct values (dictionaries), sorted times (small deltas), full-range numbers
     /// (64-bit deltas).
     fn flows(n: usize, seed: u64) -> FlowBatch {
-        let mut x = seed | 1;
-        let mut rnd = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rnd = crate::xorshift(seed | 1);
         let mut b = FlowBatch::default();
         for i in 0..n as u64 {
             let r = flowsight_schema::FlowRecord {

@@ -750,13 +750,7 @@ mod tests {
     fn hybrid_decodes_to_the_keys() {
         // Runs of 1 - 40 equal keys at every offset from the groups of 8 the encoder checks
         // first, at widths 1 - 20, decoded by the reader (`dictkeys::hybrid`).
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = crate::xorshift(0x2545_f491_4f6c_dd1d);
         for width in [1u8, 2, 3, 7, 8, 9, 15, 16, 17, 20] {
             let max = (1u64 << width) - 1;
             let mut keys: Vec<u32> = Vec::new();
