@@ -352,9 +352,10 @@ fn encode(
             if intcol::handles(field.data_type())
                 && let Some(descr) = pschema.columns().get(ci)
                 && let path = descr.path()
-                && let delta = props.encoding(path) == Some(Encoding::DELTA_BINARY_PACKED)
-                && let split = props.encoding(path) == Some(Encoding::BYTE_STREAM_SPLIT)
-                && (delta || split || props.encoding(path).is_none())
+                && let encoding = props.encoding(path)
+                && let delta = encoding == Some(Encoding::DELTA_BINARY_PACKED)
+                && let split = encoding == Some(Encoding::BYTE_STREAM_SPLIT)
+                && (delta || split || encoding.is_none())
                 && let Some(c) = intcol::encode(
                     descr.clone(),
                     &arrays,
